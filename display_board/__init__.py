@@ -1,0 +1,1 @@
+"""motcua lobby board and counter displays (pages served by the queue server)."""

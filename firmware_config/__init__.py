@@ -1,0 +1,1 @@
+"""motcua device inventory, provisioning and ESPHome configs for button boxes."""

@@ -1,0 +1,1 @@
+"""motcua kiosks: the ticket kiosk and the rating terminal (Kivy apps)."""

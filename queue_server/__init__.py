@@ -1,0 +1,1 @@
+"""motcua queue server: tickets, counters, ratings, dossiers and the day's figures."""

@@ -1,0 +1,127 @@
+"""The OpenAPI 3.1 description of the HTTP API (a test checks every route is in it)."""
+from __future__ import annotations
+
+from .auth import LoginIn
+from .counters import TransferIn
+from .dossiers import DayIn, DossierIn
+from .tickets import RatingIn, TicketIn
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _responses(ok: str, *errors: int, ok_status: str = "200") -> dict:
+    texts = {400: "bad input", 401: "not signed in / bad token", 403: "role not allowed", 404: "unknown id",
+             409: "conflicts with the current state", 413: "body too large", 415: "not JSON", 422: "a rule of the centre forbids it"}
+    responses = {ok_status: {"description": ok}}
+    for status in errors:
+        responses[str(status)] = {"description": texts[status], **_json(ERROR)}
+    return responses
+
+
+def _op(summary: str, responses: dict, *, body: type | None = None, security: list | None = None, tags: list | None = None, params: list | None = None) -> dict:
+    operation: dict = {"summary": summary, "responses": responses}
+    if body is not None:
+        operation["requestBody"] = {"required": True, **_json({"$ref": f"#/components/schemas/{body.__name__}"})}
+    if security is not None:
+        operation["security"] = security
+    if tags:
+        operation["tags"] = tags
+    if params:
+        operation["parameters"] = params
+    return operation
+
+
+def _path_param(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
+
+
+DEVICE_OR_USER = [{"deviceToken": []}, {"session": []}]
+USER = [{"session": []}]
+COUNTER_ACTIONS = {
+    "open": "open the counter (the signed-in clerk takes it)",
+    "close": "close the counter",
+    "next": "call the next ticket (finishing the current one, if any)",
+    "recall": "call the current ticket again",
+    "start": "mark the service of the current ticket as started",
+    "no-show": "the called citizen did not come",
+    "finish": "finish the current ticket; its rating window opens",
+}
+
+
+def openapi_document() -> dict:
+    paths: dict = {
+        "/healthz": {"get": _op("health of the database and the broker link", {"200": {"description": "ok"}, "503": {"description": "degraded"}}, tags=["health"])},
+        "/api/v1/openapi.json": {"get": _op("this document", _responses("OpenAPI document"), tags=["health"])},
+        "/api/v1/login": {"post": _op("sign in (sets a session cookie)", _responses("signed in", 400, 401, 415), body=LoginIn, tags=["auth"])},
+        "/api/v1/logout": {"post": _op("sign out", _responses("signed out"), tags=["auth"])},
+        "/api/v1/me": {"get": _op("who is signed in", _responses("the user", 401), tags=["auth"])},
+        "/api/v1/config": {"get": _op("public configuration for screens: site, fields, counters, rating scale", _responses("config"), tags=["config"])},
+        "/api/v1/tickets": {"post": _op(
+            "issue a ticket (header Idempotency-Key makes retries return the same ticket)",
+            _responses("the same ticket again (repeated Idempotency-Key)", 400, 401, 403, 404, 409, 415, 422) | {"201": {"description": "a new ticket"}},
+            body=TicketIn, security=DEVICE_OR_USER, tags=["tickets"],
+            params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128}}],
+        )},
+        "/api/v1/tickets/{ticket_id}": {"get": _op("a ticket's status, position and estimated wait", _responses("the ticket", 404), tags=["tickets"], params=[_path_param("ticket_id", "ticket id")])},
+        "/t/{ticket_id}": {"get": _op("human page for a ticket's QR code (HTML)", _responses("HTML page", 404), tags=["tickets"], params=[_path_param("ticket_id", "ticket id")])},
+        "/api/v1/ratings": {"post": _op(
+            "record a rating press (same payload as the MQTT rating event); repeats of a msg_id return the first",
+            _responses("repeat of an earlier msg_id", 400, 401, 403, 404, 415) | {"201": {"description": "recorded (counted or flagged)"}},
+            body=RatingIn, security=DEVICE_OR_USER, tags=["ratings"],
+        )},
+        "/api/v1/counters": {"get": _op("every counter's state", _responses("counters"), tags=["counters"])},
+        "/api/v1/counters/{counter_id}": {"get": _op("one counter's state", _responses("counter", 404), tags=["counters"], params=[_path_param("counter_id", "counter id")])},
+        "/api/v1/counters/{counter_id}/transfer": {"post": _op(
+            "send the current ticket to another field's line or to one counter", _responses("counter after the action", 400, 401, 403, 404, 409, 415, 422),
+            body=TransferIn, security=USER, tags=["counters"], params=[_path_param("counter_id", "counter id")],
+        )},
+        "/api/v1/dossiers": {
+            "post": _op("record a dossier received (due date given or counted in working days)", _responses("the dossier", 400, 401, 403, 404, 409, 415, 422, ok_status="201"), body=DossierIn, security=USER, tags=["dossiers"]),
+            "get": _op("recent dossiers (?open=1 for those not returned)", _responses("dossiers", 401, 403), security=USER, tags=["dossiers"]),
+        },
+        "/api/v1/dossiers/import": {"post": _op(
+            "bulk import (CSV: code,procedure,field,received,due,returned[,channel]); all rows or none",
+            _responses("imported", 400, 401, 403, 413, 415, 422) | {"422": {"description": "bad rows, each with its line and reason; nothing imported", **_json(ERROR)}},
+            security=USER, tags=["dossiers"],
+        )},
+        "/api/v1/dossiers/{code}": {"get": _op("one dossier with its on-time status", _responses("dossier", 401, 403, 404), security=USER, tags=["dossiers"], params=[_path_param("code", "dossier code")])},
+        "/api/v1/stats/today": {"get": _op("today's figures (the board's numbers)", _responses("figures"), tags=["stats"])},
+        "/api/v1/stats/daily": {"get": _op(
+            "figures per local day", _responses("a list of days", 400, 401, 403), security=USER, tags=["stats"],
+            params=[{"name": n, "in": "query", "required": True, "schema": {"type": "string", "format": "date"}} for n in ("from", "to")],
+        )},
+        "/api/v1/rejects": {"get": _op("rejected input: counts per reason and the latest", _responses("rejects", 401, 403), security=USER, tags=["stats"])},
+    }
+    for action, summary in COUNTER_ACTIONS.items():
+        paths[f"/api/v1/counters/{{counter_id}}/{action}"] = {"post": _op(
+            summary, _responses("counter after the action", 401, 403, 404, 409, 422), security=USER, tags=["counters"],
+            params=[_path_param("counter_id", "counter id")],
+        )}
+    for action in ("return", "pause", "resume"):
+        paths[f"/api/v1/dossiers/{{code}}/{action}"] = {"post": _op(
+            {"return": "the result was returned to the citizen", "pause": "waiting for the citizen's documents: the clock stops",
+             "resume": "documents supplied: the clock runs again"}[action] + " (optional body {on: date})",
+            _responses("the dossier", 400, 401, 403, 404, 409, 422), security=USER, tags=["dossiers"], params=[_path_param("code", "dossier code")],
+        )}
+    schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}") for model in (TicketIn, RatingIn, TransferIn, DossierIn, DayIn, LoginIn)}
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}, "required": ["code", "message"]}},
+        "required": ["error"],
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "motcua queue server", "version": "1", "description": "Tickets, counters, ratings, dossiers and figures of a one-stop centre."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "deviceToken": {"type": "http", "scheme": "bearer", "description": "token from `motcua token create --device ID`"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session", "description": "set by POST /api/v1/login"},
+            },
+        },
+    }

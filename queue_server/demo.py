@@ -1,0 +1,71 @@
+"""`motcua demo`: a sample centre on embedded defaults, with its logins printed."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from werkzeug.security import generate_password_hash
+
+from .accounts import create_device_token, generate_password
+from .config import load_config
+from .server import build, run_http
+
+log = logging.getLogger(__name__)
+
+MANAGER = "quanly"
+
+
+def _ensure_user(server, username: str, role: str, password: str) -> None:
+    store = server.store
+    now = server.service.now()
+    with store.write():
+        if store.get_user(username) is None:
+            store.add_user(username, role, generate_password_hash(password), now)
+        else:
+            # A demo prints fresh logins each start; a real site uses `motcua user add`.
+            store.set_password(username, generate_password_hash(password))
+
+
+def run_demo(args) -> int:
+    from .cli import write_sample_config
+
+    data_dir = Path(args.data).resolve()
+    config_path = data_dir / "site.toml"
+    if not config_path.exists():
+        write_sample_config(config_path)
+    config = load_config(config_path)
+    server = build(config, data_dir)
+
+    manager_password = generate_password()
+    clerk_password = generate_password()
+    _ensure_user(server, MANAGER, "manager", manager_password)
+    for clerk in config.clerks:
+        _ensure_user(server, clerk.id, "clerk", clerk_password)
+    kiosk_token = create_device_token(server.store, "kiosk-01", server.service.now())
+
+    base = f"http://localhost:{args.port}"
+    print(
+        "\n".join([
+            "",
+            f"motcua demo — {config.site.name.vi} / {config.site.name.en}",
+            f"  data folder        {data_dir}",
+            f"  health             {base}/healthz",
+            f"  API description    {base}/api/v1/openapi.json",
+            f"  today's figures    {base}/api/v1/stats/today",
+            f"  manager login      {MANAGER} / {manager_password}",
+            f"  clerk logins       {', '.join(c.id for c in config.clerks)} / {clerk_password}",
+            f"  kiosk-01 token     {kiosk_token}",
+            "  issue a ticket:",
+            f"    curl -s -X POST {base}/api/v1/tickets -H 'Authorization: Bearer {kiosk_token}' "
+            "-H 'Content-Type: application/json' -d '{\"field\": \"dat-dai\"}'",
+            "",
+        ]),
+        flush=True,
+    )
+    try:
+        run_http(server, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.store.close()
+    return 0

@@ -1,0 +1,454 @@
+"""Use cases of the centre: each runs the domain rules inside one store transaction, then notifies."""
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from .config import Config
+from .domain import dossiers as dossier_rules
+from .domain import tickets as ticket_rules
+from .domain.counters import Action, CounterState, apply_action
+from .domain.errors import Conflict, InvalidInput, NotFound
+from .domain.figures import calendar_of, period_figures
+from .domain.history import rebuild
+from .domain.ratings import Rating, judge_press
+from .domain.tickets import Ticket, TicketStatus
+from .domain.timeutil import Clock, SystemClock, local_day
+from .store import Store, snapshot
+
+log = logging.getLogger(__name__)
+
+MAX_STATS_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a committed use case changed, for live state (MQTT, board streams)."""
+
+    kind: str  # ticket_issued, counter, call, rating, dossier
+    data: dict = field(default_factory=dict)
+
+
+Listener = Callable[[Change], None]
+
+
+class QueueService:
+    def __init__(self, config: Config, store: Store, clock: Clock | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.calendar = calendar_of(config)
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def today(self) -> date:
+        return local_day(self.now(), self.config.tz)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, changes: list[Change]) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for change in changes:
+            for listener in listeners:
+                try:
+                    listener(change)
+                except Exception:  # a broken listener must not undo a committed action
+                    log.exception("listener failed on %s", change.kind)
+
+    def _history(self, at: datetime, kind: str, subject: str, record: object, actor: str | None) -> None:
+        self.store.append_history(at, local_day(at, self.config.tz), kind, subject, snapshot(record), actor)
+
+    # --- tickets --------------------------------------------------------------------------------
+
+    def issue_ticket(
+        self,
+        field_id: str,
+        priority: str | None = None,
+        lang: str = "vi",
+        *,
+        device_id: str | None = None,
+        idempotency_scope: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[dict, bool]:
+        """Issue a ticket; returns its view and whether it is new (False for a repeated key)."""
+        if lang not in ("vi", "en"):
+            raise InvalidInput("bad_lang", "Ngôn ngữ phải là vi hoặc en / lang must be vi or en")
+        with self.store.write():
+            now = self.now()
+            if idempotency_key is not None and idempotency_scope is not None:
+                existing = self.store.idempotent_ticket(idempotency_scope, idempotency_key)
+                if existing is not None:
+                    ticket = self.store.get_ticket(existing)
+                    assert ticket is not None
+                    if ticket.issued_field_id != field_id or ticket.priority != priority:
+                        raise Conflict(
+                            "idempotency_key_reused",
+                            "Khoá giao dịch đã dùng cho yêu cầu khác / This key was used for a different request",
+                        )
+                    return self.ticket_view(ticket), False
+            day = local_day(now, self.config.tz)
+            highest = self.store.highest_number(day, field_id)
+            # Numbers are consecutive from 1 each day, so the highest is also the count issued.
+            field = ticket_rules.check_issue(self.config, field_id, priority, now, issued_today=highest)
+            ticket = ticket_rules.new_ticket(
+                secrets.token_urlsafe(9), field, highest + 1, now, self.config, priority, lang, device_id
+            )
+            self.store.insert_ticket(ticket)
+            if idempotency_key is not None and idempotency_scope is not None:
+                self.store.remember_idempotent(idempotency_scope, idempotency_key, ticket.id, now)
+            self._history(now, "ticket_issued", ticket.id, ticket, device_id)
+            view = self.ticket_view(ticket)
+        self._notify([Change("ticket_issued", view), Change("queue", self.queue_state(ticket.field_id))])
+        return view, True
+
+    def get_ticket(self, ticket_id: str) -> Ticket:
+        ticket = self.store.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound("unknown_ticket", "Không tìm thấy số thứ tự / Unknown ticket")
+        return ticket
+
+    def ticket_view(self, ticket: Ticket) -> dict:
+        field = self.config.field(ticket.field_id)
+        counter = self.config.counter(ticket.counter_id) if ticket.counter_id else None
+        view = {
+            "id": ticket.id,
+            "code": ticket.code,
+            "letter": ticket.letter,
+            "number": ticket.number,
+            "field": ticket.field_id,
+            "field_name": field.name.model_dump() if field else None,
+            "issued_field": ticket.issued_field_id,
+            "priority": ticket.priority,
+            "status": str(ticket.status),
+            "service_day": ticket.service_day.isoformat(),
+            "issued_at": ticket.issued_at.isoformat(),
+            "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
+            "finished_at": ticket.finished_at.isoformat() if ticket.finished_at else None,
+            "counter": ticket.counter_id,
+            "counter_number": counter.number if counter else None,
+            "lang": ticket.lang,
+            "url": f"/t/{ticket.id}",
+            "people_ahead": None,
+            "est_wait_s": None,
+        }
+        if ticket.status is TicketStatus.WAITING and ticket.service_day == self.today():
+            waiting = self.store.waiting_tickets(ticket.service_day)
+            ahead = ticket_rules.people_ahead(ticket, waiting)
+            view["people_ahead"] = ahead
+            view["est_wait_s"] = self._estimate(ticket.field_id, ahead, ticket.service_day)
+        return view
+
+    def _estimate(self, field_id: str, ahead: int, day: date) -> int:
+        field = self.config.field(field_id)
+        assert field is not None
+        average = ticket_rules.average_service_s(self.store.recent_finished(day, field_id), field.avg_service_min * 60)
+        serving = self.config.counters_serving(field_id)
+        open_counters = sum(1 for c in serving if self.store.counter_state(c.id).is_open) or len(serving)
+        return ticket_rules.estimate_wait_s(ahead, open_counters, average)
+
+    def queue_state(self, field_id: str) -> dict:
+        day = self.today()
+        waiting = [x for x in self.store.waiting_tickets(day) if x.field_id == field_id]
+        priority_waiting = sum(1 for x in waiting if x.is_priority)
+        return {
+            "field": field_id,
+            "waiting": len(waiting),
+            "priority_waiting": priority_waiting,
+            "est_wait_s": self._estimate(field_id, len(waiting), day),
+        }
+
+    # --- counters -------------------------------------------------------------------------------
+
+    def counter_view(self, counter_id: str, state: CounterState | None = None) -> dict:
+        counter = self.config.counter(counter_id)
+        if counter is None:
+            raise NotFound("unknown_counter", f"Không có quầy '{counter_id}' / Unknown counter '{counter_id}'")
+        state = state or self.store.counter_state(counter_id)
+        now = self.now()
+        ticket = self.store.get_ticket(state.ticket_id) if state.ticket_id else None
+        clerk = self.config.clerk(state.clerk_id) if state.clerk_id else None
+        return {
+            "counter": counter.id,
+            "number": counter.number,
+            "fields": list(counter.fields),
+            "status": str(state.status(now)),
+            "clerk": state.clerk_id,
+            "clerk_name": clerk.name if clerk else state.clerk_id,
+            "ticket": ticket.code if ticket else None,
+            "ticket_id": ticket.id if ticket else None,
+            "ticket_status": str(ticket.status) if ticket else None,
+            "rating_ticket_id": state.rating_ticket_id if state.awaiting_rating(now) else None,
+            "rating_until": state.rating_until.isoformat() if state.awaiting_rating(now) and state.rating_until else None,
+        }
+
+    def counter_action(
+        self,
+        counter_id: str,
+        action: Action,
+        *,
+        clerk_id: str | None = None,
+        transfer_field: str | None = None,
+        transfer_counter: str | None = None,
+        keep_place: bool | None = None,
+    ) -> dict:
+        if self.config.counter(counter_id) is None:
+            raise NotFound("unknown_counter", f"Không có quầy '{counter_id}' / Unknown counter '{counter_id}'")
+        with self.store.write():
+            now = self.now()
+            state = self.store.counter_state(counter_id)
+            current = self.store.get_ticket(state.ticket_id) if state.ticket_id else None
+            waiting = self.store.waiting_tickets(local_day(now, self.config.tz)) if action is Action.NEXT else []
+            outcome = apply_action(
+                self.config, state, action, now,
+                clerk_id=clerk_id, current=current, waiting=waiting,
+                transfer_field=transfer_field, transfer_counter=transfer_counter, keep_place=keep_place,
+            )
+            for ticket in outcome.tickets:
+                self.store.update_ticket(ticket)
+                self._history(now, _ticket_event_kind(action, ticket, outcome), ticket.id, ticket, outcome.counter.clerk_id)
+            self.store.save_counter_state(outcome.counter, now)
+            self._history(now, f"counter_{action}", counter_id, outcome.counter, outcome.counter.clerk_id)
+            view = self.counter_view(counter_id, outcome.counter)
+            view["action"] = str(action)
+            view["tickets"] = [self.ticket_view(ticket) for ticket in outcome.tickets]
+            fields = {ticket.field_id for ticket in outcome.tickets} | {ticket.issued_field_id for ticket in outcome.tickets}
+        changes = [Change("counter", view)]
+        if outcome.announce is not None:
+            changes.append(Change("call", {
+                "ticket": outcome.announce.code,
+                "ticket_id": outcome.announce.id,
+                "counter": counter_id,
+                "counter_number": view["number"],
+                "at": now.isoformat(),
+                "repeat": outcome.repeat,
+            }))
+        changes += [Change("queue", self.queue_state(field_id)) for field_id in sorted(fields)]
+        self._notify(changes)
+        return view
+
+    # --- ratings --------------------------------------------------------------------------------
+
+    def record_rating(
+        self,
+        counter_id: str,
+        level: str,
+        *,
+        ticket_id: str | None = None,
+        reasons: list[str] | None = None,
+        device_at: datetime | None = None,
+        device_id: str | None = None,
+        msg_id: str | None = None,
+        dossier_code: str | None = None,
+    ) -> tuple[dict, bool]:
+        """Record a press; returns its view and whether it is new (False: a repeated msg_id)."""
+        with self.store.write():
+            if msg_id is not None:
+                seen = self.store.rating_by_msg_id(msg_id)
+                if seen is not None:
+                    return _rating_view(*seen), False
+            now = self.now()
+            state = self.store.counter_state(counter_id)
+            candidate_id = ticket_id or state.rating_ticket_id
+            candidate = self.store.get_ticket(candidate_id) if candidate_id else None
+            already = candidate is not None and self.store.has_counted_rating(candidate.id)
+            rating, new_state = judge_press(
+                self.config, state,
+                level=level, received_at=now, named_ticket_id=ticket_id, candidate=candidate,
+                candidate_already_rated=already, device_at=device_at, reasons=reasons,
+                dossier_code=dossier_code, device_id=device_id, msg_id=msg_id,
+            )
+            rating_id = self.store.insert_rating(rating)
+            if new_state != state:
+                self.store.save_counter_state(new_state, now)
+            self._history(now, "rating_recorded", str(rating_id), rating, device_id)
+            view = _rating_view(rating_id, rating)
+            counter = self.counter_view(counter_id, new_state)
+        self._notify([Change("rating", view), Change("counter", counter)])
+        return view, True
+
+    # --- dossiers -------------------------------------------------------------------------------
+
+    def receive_dossier(
+        self,
+        code: str,
+        procedure: str,
+        field_id: str,
+        *,
+        channel: str = "in_person",
+        working_days: int | None = None,
+        due_date: date | None = None,
+        ticket_id: str | None = None,
+        received_on: date | None = None,
+        actor: str | None = None,
+    ) -> dict:
+        if self.config.field(field_id) is None:
+            raise NotFound("unknown_field", f"Không có lĩnh vực '{field_id}' / Unknown field of work '{field_id}'")
+        try:
+            channel_value = dossier_rules.Channel(channel)
+        except ValueError:
+            raise InvalidInput("bad_channel", "Kênh phải là in_person hoặc online / channel must be in_person or online") from None
+        with self.store.write():
+            now = self.now()
+            received_on = received_on or local_day(now, self.config.tz)
+            ticket = self.get_ticket(ticket_id) if ticket_id else None
+            due = dossier_rules.due_date_for(received_on, self.calendar, working_days=working_days, due_date=due_date)
+            dossier = dossier_rules.receive(
+                code, procedure, field_id, channel_value, received_on, due,
+                ticket_id=ticket.id if ticket else None,
+                counter_id=ticket.counter_id if ticket else None,
+                clerk_id=(ticket.clerk_id if ticket else None) or actor,
+            )
+            if self.store.get_dossier(dossier.code) is not None:
+                raise Conflict("dossier_exists", f"Hồ sơ {dossier.code} đã có / Dossier {dossier.code} already exists")
+            self.store.insert_dossier(dossier, now)
+            self._history(now, "dossier_received", dossier.code, dossier, actor)
+            view = self.dossier_view(dossier)
+        self._notify([Change("dossier", view)])
+        return view
+
+    def _change_dossier(self, code: str, kind: str, change: Callable, actor: str | None) -> dict:
+        with self.store.write():
+            now = self.now()
+            dossier = self.store.get_dossier(code)
+            if dossier is None:
+                raise NotFound("unknown_dossier", f"Không có hồ sơ {code} / Unknown dossier {code}")
+            changed = change(dossier, now)
+            self.store.update_dossier(changed, returned_at=now if kind == "dossier_returned" else None)
+            self._history(now, kind, code, changed, actor)
+            view = self.dossier_view(changed)
+        self._notify([Change("dossier", view)])
+        return view
+
+    def return_dossier(self, code: str, *, returned_on: date | None = None, actor: str | None = None) -> dict:
+        def change(dossier, now):
+            return dossier_rules.return_result(dossier, returned_on or local_day(now, self.config.tz))
+
+        return self._change_dossier(code, "dossier_returned", change, actor)
+
+    def pause_dossier(self, code: str, *, on: date | None = None, actor: str | None = None) -> dict:
+        return self._change_dossier(
+            code, "dossier_paused", lambda d, now: dossier_rules.pause(d, on or local_day(now, self.config.tz)), actor
+        )
+
+    def resume_dossier(self, code: str, *, on: date | None = None, actor: str | None = None) -> dict:
+        return self._change_dossier(
+            code, "dossier_resumed", lambda d, now: dossier_rules.resume(d, on or local_day(now, self.config.tz)), actor
+        )
+
+    def get_dossier(self, code: str) -> dict:
+        dossier = self.store.get_dossier(code)
+        if dossier is None:
+            raise NotFound("unknown_dossier", f"Không có hồ sơ {code} / Unknown dossier {code}")
+        return self.dossier_view(dossier)
+
+    def dossier_view(self, dossier: dossier_rules.Dossier) -> dict:
+        today = self.today()
+        view = {
+            "code": dossier.code,
+            "procedure": dossier.procedure,
+            "field": dossier.field_id,
+            "channel": str(dossier.channel),
+            "received_on": dossier.received_on.isoformat(),
+            "due_date": dossier.due_date.isoformat(),
+            "effective_due_date": dossier_rules.effective_due_date(dossier, self.calendar, dossier.returned_on or today).isoformat(),
+            "returned_on": dossier.returned_on.isoformat() if dossier.returned_on else None,
+            "paused": any(p.ended_on is None for p in dossier.pauses),
+            "pauses": [{"started_on": p.started_on.isoformat(), "ended_on": p.ended_on.isoformat() if p.ended_on else None} for p in dossier.pauses],
+            "ticket_id": dossier.ticket_id,
+            "counter": dossier.counter_id,
+            "clerk": dossier.clerk_id,
+        }
+        if dossier.returned_on is not None:
+            view["outcome"] = str(dossier_rules.classify_returned(dossier, self.calendar))
+        else:
+            view["outcome"] = str(dossier_rules.classify_open(dossier, self.calendar, today))
+        return view
+
+    # --- figures --------------------------------------------------------------------------------
+
+    def figures(self, first: date, last: date) -> dict:
+        if last < first:
+            raise InvalidInput("bad_range", "'from' phải trước 'to' / 'from' must not be after 'to'")
+        if (last - first).days >= MAX_STATS_DAYS:
+            raise InvalidInput("range_too_long", f"Tối đa {MAX_STATS_DAYS} ngày / At most {MAX_STATS_DAYS} days")
+        return period_figures(
+            self.config, first, last,
+            self.store.tickets_between(first, last),
+            self.store.ratings_between(first, last),
+            self.store.dossiers_touching(first, last),
+        )
+
+    def stats_today(self) -> dict:
+        today = self.today()
+        figures = self.figures(today, today)
+        figures["day"] = today.isoformat()
+        figures["site"] = self.config.site.id
+        figures["generated_at"] = self.now().isoformat()
+        return figures
+
+    def stats_daily(self, first: date, last: date) -> list[dict]:
+        if last < first:
+            raise InvalidInput("bad_range", "'from' phải trước 'to' / 'from' must not be after 'to'")
+        if (last - first).days >= MAX_STATS_DAYS:
+            raise InvalidInput("range_too_long", f"Tối đa {MAX_STATS_DAYS} ngày / At most {MAX_STATS_DAYS} days")
+        tickets = self.store.tickets_between(first, last)
+        ratings = self.store.ratings_between(first, last)
+        dossiers = self.store.dossiers_touching(first, last)
+        days = []
+        day = first
+        while day <= last:
+            figures = period_figures(self.config, day, day, tickets, ratings, dossiers)
+            figures["day"] = day.isoformat()
+            days.append(figures)
+            day += timedelta(days=1)
+        return days
+
+    def figures_from_history(self, first: date, last: date) -> dict:
+        """The same figures recomputed from the append-only history alone."""
+        tickets, ratings, dossiers = rebuild(self.store.history())
+        return period_figures(self.config, first, last, tickets, ratings, dossiers)
+
+
+def _ticket_event_kind(action: Action, ticket: Ticket, outcome) -> str:
+    if action is Action.NEXT:
+        return "ticket_finished" if ticket.status is TicketStatus.FINISHED else "ticket_called"
+    return {
+        Action.RECALL: "ticket_recalled",
+        Action.START: "ticket_started",
+        Action.NO_SHOW: "ticket_no_show",
+        Action.FINISH: "ticket_finished",
+        Action.TRANSFER: "ticket_transferred",
+    }[action]
+
+
+def _rating_view(rating_id: int, rating: Rating) -> dict:
+    return {
+        "id": rating_id,
+        "counter": rating.counter_id,
+        "level": rating.level,
+        "counted": rating.counted,
+        "flag": str(rating.flag) if rating.flag else None,
+        "ticket_id": rating.ticket_id,
+        "clerk": rating.clerk_id,
+        "received_at": rating.received_at.isoformat(),
+        "msg_id": rating.msg_id,
+    }

@@ -1,0 +1,455 @@
+"""The one module that speaks SQL: the SQLite file (WAL), its migrations, and record mapping."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from .domain.counters import CounterState
+from .domain.dossiers import Dossier
+from .domain.history import dossier_from_snapshot, rating_from_snapshot, ticket_from_snapshot
+from .domain.ratings import Rating
+from .domain.tickets import Ticket
+from .domain.timeutil import from_iso, to_utc_iso
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _iso(at: datetime | None) -> str | None:
+    return to_utc_iso(at) if at is not None else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return from_iso(text) if text else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+# --- migrations: one transaction per step; PRAGMA user_version records the last applied ----------
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["tickets"].create(
+        {
+            "id": str, "service_day": str, "issued_field_id": str, "field_id": str, "letter": str,
+            "number": int, "status": str, "issued_at": str, "queued_at": str, "priority": str,
+            "lang": str, "device_id": str, "called_at": str, "last_called_at": str, "started_at": str,
+            "finished_at": str, "counter_id": str, "clerk_id": str, "target_counter_id": str,
+            "call_count": int, "transfers": int,
+        },
+        pk="id",
+        not_null={"service_day", "issued_field_id", "field_id", "letter", "number", "status", "issued_at", "queued_at"},
+    )
+    # The guarantee against two identical numbers, whatever the number of writers.
+    db["tickets"].create_index(["service_day", "issued_field_id", "number"], unique=True, index_name="tickets_number_unique")
+    db["tickets"].create_index(["service_day", "status"], index_name="tickets_day_status")
+    db["idempotency"].create({"scope": str, "key": str, "ticket_id": str, "created_at": str}, pk=("scope", "key"))
+    db["counters"].create(
+        {
+            "counter_id": str, "is_open": int, "clerk_id": str, "ticket_id": str, "rating_ticket_id": str,
+            "rating_until": str, "rating_done": int, "normal_streak": int, "streak_day": str, "updated_at": str,
+        },
+        pk="counter_id",
+    )
+    db["ratings"].create(
+        {
+            "id": int, "msg_id": str, "device_id": str, "counter_id": str, "level": str, "received_at": str,
+            "day": str, "counted": int, "flag": str, "ticket_id": str, "clerk_id": str, "dossier_code": str,
+            "field_id": str, "reasons": str, "device_at": str,
+        },
+        pk="id",
+        not_null={"counter_id", "level", "received_at", "day", "counted"},
+    )
+    db["ratings"].create_index(["msg_id"], unique=True, index_name="ratings_msg_id_unique")
+    db["ratings"].create_index(["day"], index_name="ratings_day")
+    # At most one counted rating per ticket, enforced by the database as well as the rules.
+    db.execute("CREATE UNIQUE INDEX ratings_one_counted ON ratings(ticket_id) WHERE counted = 1")
+    db["dossiers"].create(
+        {
+            "code": str, "procedure": str, "field_id": str, "channel": str, "received_on": str,
+            "due_date": str, "returned_on": str, "pauses": str, "ticket_id": str, "counter_id": str,
+            "clerk_id": str, "received_at": str, "returned_at": str,
+        },
+        pk="code",
+        not_null={"procedure", "field_id", "channel", "received_on", "due_date"},
+    )
+    db["dossiers"].create_index(["returned_on"], index_name="dossiers_returned_on")
+    db["dossiers"].create_index(["received_on"], index_name="dossiers_received_on")
+    # The append-only history: every ticket action, rating and dossier event with a snapshot.
+    db["history"].create(
+        {"seq": int, "at": str, "day": str, "kind": str, "subject": str, "actor": str, "data": str},
+        pk="seq",
+        not_null={"at", "day", "kind", "subject", "data"},
+    )
+    db["history"].create_index(["day"], index_name="history_day")
+    db["users"].create(
+        {"username": str, "role": str, "password_hash": str, "disabled": int, "created_at": str},
+        pk="username",
+        not_null={"role", "password_hash", "disabled", "created_at"},
+    )
+    db["devices"].create(
+        {"device_id": str, "token_hash": str, "created_at": str, "last_seen_at": str},
+        pk="device_id",
+    )
+    db["devices"].create_index(["token_hash"], unique=True, index_name="devices_token_unique")
+    # Rejected input of every origin (HTTP, MQTT, logins), kept with its reason and counted.
+    db["rejects"].create(
+        {"id": int, "at": str, "source": str, "where_": str, "device_id": str, "reason": str, "detail": str, "payload": str},
+        pk="id",
+        not_null={"at", "source", "reason"},
+    )
+    db["rejects"].create_index(["reason"], index_name="rejects_reason")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial]
+
+
+class Store:
+    """SQLite in WAL mode, a connection per thread, writes serialised (BEGIN IMMEDIATE)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._all_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self.migrate()
+
+    # --- connections and transactions ---------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL: a killed process loses nothing committed; only power loss can drop
+            # the very last transactions, never corrupt the file.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+            with self._connections_lock:
+                self._all_connections.append(conn)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction. Nested calls join the outer one."""
+        with self._write_lock:
+            db = self.db
+            if db.conn.in_transaction:
+                yield db
+                return
+            db.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.conn.rollback()
+                raise
+            else:
+                db.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._all_connections:
+                conn.close()
+            self._all_connections.clear()
+        self._local = threading.local()
+
+    def migrate(self) -> int:
+        db = self.db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, step in enumerate(MIGRATIONS, start=1):
+            if number <= version:
+                continue
+            with self.write():
+                step(db)
+                db.execute(f"PRAGMA user_version={number}")
+        return len(MIGRATIONS)
+
+    def check(self) -> str:
+        return self.db.execute("PRAGMA quick_check").fetchone()[0]
+
+    # --- tickets --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _ticket_row(ticket: Ticket) -> dict:
+        return {
+            "id": ticket.id,
+            "service_day": ticket.service_day.isoformat(),
+            "issued_field_id": ticket.issued_field_id,
+            "field_id": ticket.field_id,
+            "letter": ticket.letter,
+            "number": ticket.number,
+            "status": str(ticket.status),
+            "issued_at": _iso(ticket.issued_at),
+            "queued_at": _iso(ticket.queued_at),
+            "priority": ticket.priority,
+            "lang": ticket.lang,
+            "device_id": ticket.device_id,
+            "called_at": _iso(ticket.called_at),
+            "last_called_at": _iso(ticket.last_called_at),
+            "started_at": _iso(ticket.started_at),
+            "finished_at": _iso(ticket.finished_at),
+            "counter_id": ticket.counter_id,
+            "clerk_id": ticket.clerk_id,
+            "target_counter_id": ticket.target_counter_id,
+            "call_count": ticket.call_count,
+            "transfers": ticket.transfers,
+        }
+
+    @staticmethod
+    def ticket_from_row(row: dict) -> Ticket:
+        return ticket_from_snapshot(row)
+
+    def insert_ticket(self, ticket: Ticket) -> None:
+        row = self._ticket_row(ticket)
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self.db.execute(f"INSERT INTO tickets ({columns}) VALUES ({marks})", list(row.values()))
+
+    def update_ticket(self, ticket: Ticket) -> None:
+        row = self._ticket_row(ticket)
+        ticket_id = row.pop("id")
+        assignments = ", ".join(f"{column} = ?" for column in row)
+        self.db.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", [*row.values(), ticket_id])
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        row = next(self.db.query("SELECT * FROM tickets WHERE id = ?", [ticket_id]), None)
+        return self.ticket_from_row(row) if row else None
+
+    def highest_number(self, day: date, field_id: str) -> int:
+        return self.db.execute(
+            "SELECT COALESCE(MAX(number), 0) FROM tickets WHERE service_day = ? AND issued_field_id = ?",
+            [day.isoformat(), field_id],
+        ).fetchone()[0]
+
+    def waiting_tickets(self, day: date) -> list[Ticket]:
+        rows = self.db.query(
+            "SELECT * FROM tickets WHERE service_day = ? AND status = 'waiting' ORDER BY queued_at, number",
+            [day.isoformat()],
+        )
+        return [self.ticket_from_row(row) for row in rows]
+
+    def recent_finished(self, day: date, field_id: str, limit: int = 20) -> list[Ticket]:
+        rows = self.db.query(
+            "SELECT * FROM tickets WHERE service_day = ? AND field_id = ? AND status = 'finished' "
+            "ORDER BY finished_at DESC LIMIT ?",
+            [day.isoformat(), field_id, limit],
+        )
+        return [self.ticket_from_row(row) for row in rows]
+
+    def tickets_between(self, first: date, last: date) -> list[Ticket]:
+        rows = self.db.query(
+            "SELECT * FROM tickets WHERE service_day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()]
+        )
+        return [self.ticket_from_row(row) for row in rows]
+
+    def find_ticket_by_code(self, day: date, letter: str, number: int) -> Ticket | None:
+        row = next(
+            self.db.query(
+                "SELECT * FROM tickets WHERE service_day = ? AND letter = ? AND number = ?",
+                [day.isoformat(), letter, number],
+            ),
+            None,
+        )
+        return self.ticket_from_row(row) if row else None
+
+    def idempotent_ticket(self, scope: str, key: str) -> str | None:
+        row = self.db.execute("SELECT ticket_id FROM idempotency WHERE scope = ? AND key = ?", [scope, key]).fetchone()
+        return row[0] if row else None
+
+    def remember_idempotent(self, scope: str, key: str, ticket_id: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO idempotency (scope, key, ticket_id, created_at) VALUES (?, ?, ?, ?)",
+            [scope, key, ticket_id, _iso(at)],
+        )
+
+    # --- counters -------------------------------------------------------------------------------
+
+    def counter_state(self, counter_id: str) -> CounterState:
+        row = next(self.db.query("SELECT * FROM counters WHERE counter_id = ?", [counter_id]), None)
+        if row is None:
+            return CounterState(counter_id=counter_id)
+        return CounterState(
+            counter_id=row["counter_id"],
+            is_open=bool(row["is_open"]),
+            clerk_id=row["clerk_id"],
+            ticket_id=row["ticket_id"],
+            rating_ticket_id=row["rating_ticket_id"],
+            rating_until=_dt(row["rating_until"]),
+            rating_done=bool(row["rating_done"]),
+            normal_streak=row["normal_streak"],
+            streak_day=_day(row["streak_day"]),
+        )
+
+    def save_counter_state(self, state: CounterState, at: datetime) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO counters (counter_id, is_open, clerk_id, ticket_id, rating_ticket_id, "
+            "rating_until, rating_done, normal_streak, streak_day, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                state.counter_id, int(state.is_open), state.clerk_id, state.ticket_id, state.rating_ticket_id,
+                _iso(state.rating_until), int(state.rating_done), state.normal_streak,
+                state.streak_day.isoformat() if state.streak_day else None, _iso(at),
+            ],
+        )
+
+    # --- ratings --------------------------------------------------------------------------------
+
+    @staticmethod
+    def rating_from_row(row: dict) -> Rating:
+        return rating_from_snapshot(row | {"reasons": json.loads(row["reasons"] or "[]")})
+
+    def insert_rating(self, rating: Rating) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO ratings (msg_id, device_id, counter_id, level, received_at, day, counted, flag, ticket_id, "
+            "clerk_id, dossier_code, field_id, reasons, device_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                rating.msg_id, rating.device_id, rating.counter_id, rating.level, _iso(rating.received_at),
+                rating.day.isoformat(), int(rating.counted), str(rating.flag) if rating.flag else None,
+                rating.ticket_id, rating.clerk_id, rating.dossier_code, rating.field_id,
+                json.dumps(list(rating.reasons), ensure_ascii=False), _iso(rating.device_at),
+            ],
+        )
+        return cursor.lastrowid
+
+    def rating_by_msg_id(self, msg_id: str) -> tuple[int, Rating] | None:
+        row = next(self.db.query("SELECT * FROM ratings WHERE msg_id = ?", [msg_id]), None)
+        return (row["id"], self.rating_from_row(row)) if row else None
+
+    def has_counted_rating(self, ticket_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND counted = 1", [ticket_id]).fetchone() is not None
+
+    def ratings_between(self, first: date, last: date) -> list[Rating]:
+        rows = self.db.query("SELECT * FROM ratings WHERE day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()])
+        return [self.rating_from_row(row) for row in rows]
+
+    # --- dossiers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _dossier_row(dossier: Dossier, received_at: datetime | None = None, returned_at: datetime | None = None) -> dict:
+        return {
+            "code": dossier.code,
+            "procedure": dossier.procedure,
+            "field_id": dossier.field_id,
+            "channel": str(dossier.channel),
+            "received_on": dossier.received_on.isoformat(),
+            "due_date": dossier.due_date.isoformat(),
+            "returned_on": dossier.returned_on.isoformat() if dossier.returned_on else None,
+            "pauses": json.dumps(
+                [{"started_on": p.started_on.isoformat(), "ended_on": p.ended_on.isoformat() if p.ended_on else None} for p in dossier.pauses]
+            ),
+            "ticket_id": dossier.ticket_id,
+            "counter_id": dossier.counter_id,
+            "clerk_id": dossier.clerk_id,
+        }
+
+    @staticmethod
+    def dossier_from_row(row: dict) -> Dossier:
+        return dossier_from_snapshot(row | {"pauses": json.loads(row["pauses"] or "[]")})
+
+    def get_dossier(self, code: str) -> Dossier | None:
+        row = next(self.db.query("SELECT * FROM dossiers WHERE code = ?", [code]), None)
+        return self.dossier_from_row(row) if row else None
+
+    def insert_dossier(self, dossier: Dossier, at: datetime) -> None:
+        row = self._dossier_row(dossier) | {"received_at": _iso(at), "returned_at": None}
+        columns = ", ".join(row)
+        self.db.execute(f"INSERT INTO dossiers ({columns}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+
+    def update_dossier(self, dossier: Dossier, returned_at: datetime | None = None) -> None:
+        row = self._dossier_row(dossier)
+        code = row.pop("code")
+        if returned_at is not None:
+            row["returned_at"] = _iso(returned_at)
+        assignments = ", ".join(f"{column} = ?" for column in row)
+        self.db.execute(f"UPDATE dossiers SET {assignments} WHERE code = ?", [*row.values(), code])
+
+    def dossiers_touching(self, first: date, last: date) -> list[Dossier]:
+        """Dossiers received up to `last` and not returned before `first`."""
+        rows = self.db.query(
+            "SELECT * FROM dossiers WHERE received_on <= ? AND (returned_on IS NULL OR returned_on >= ?)",
+            [last.isoformat(), first.isoformat()],
+        )
+        return [self.dossier_from_row(row) for row in rows]
+
+    def dossiers_list(self, *, open_only: bool = False, limit: int = 500) -> list[Dossier]:
+        where = "WHERE returned_on IS NULL" if open_only else ""
+        rows = self.db.query(f"SELECT * FROM dossiers {where} ORDER BY received_on DESC, code LIMIT ?", [limit])
+        return [self.dossier_from_row(row) for row in rows]
+
+    # --- history --------------------------------------------------------------------------------
+
+    def append_history(self, at: datetime, day: date, kind: str, subject: str, data: dict, actor: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO history (at, day, kind, subject, actor, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [_iso(at), day.isoformat(), kind, subject, actor, json.dumps(data, ensure_ascii=False, default=str)],
+        )
+
+    def history(self) -> Iterator[dict]:
+        for row in self.db.query("SELECT * FROM history ORDER BY seq"):
+            yield row | {"data": json.loads(row["data"])}
+
+    # --- accounts and devices -------------------------------------------------------------------
+
+    def add_user(self, username: str, role: str, password_hash: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO users (username, role, password_hash, disabled, created_at) VALUES (?, ?, ?, 0, ?)",
+            [username, role, password_hash, _iso(at)],
+        )
+
+    def get_user(self, username: str) -> dict | None:
+        return next(self.db.query("SELECT * FROM users WHERE username = ?", [username]), None)
+
+    def set_password(self, username: str, password_hash: str) -> None:
+        self.db.execute("UPDATE users SET password_hash = ? WHERE username = ?", [password_hash, username])
+
+    def count_users(self, role: str | None = None) -> int:
+        if role is None:
+            return self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM users WHERE role = ?", [role]).fetchone()[0]
+
+    def set_device_token(self, device_id: str, token_hash: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO devices (device_id, token_hash, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(device_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
+            [device_id, token_hash, _iso(at)],
+        )
+
+    def device_for_token_hash(self, token_hash: str) -> str | None:
+        row = self.db.execute("SELECT device_id FROM devices WHERE token_hash = ?", [token_hash]).fetchone()
+        return row[0] if row else None
+
+    # --- rejected input -------------------------------------------------------------------------
+
+    def add_reject(self, at: datetime, source: str, where: str, reason: str, detail: str, payload: str | None = None, device_id: str | None = None) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO rejects (at, source, where_, device_id, reason, detail, payload) VALUES (?,?,?,?,?,?,?)",
+                [_iso(at), source, where, device_id, reason, detail[:500], (payload or "")[:4096]],
+            )
+
+    def reject_counts(self) -> dict[str, int]:
+        return {row["reason"]: row["n"] for row in self.db.query("SELECT reason, COUNT(*) AS n FROM rejects GROUP BY reason")}
+
+    def recent_rejects(self, limit: int = 100) -> list[dict]:
+        rows = self.db.query("SELECT * FROM rejects ORDER BY id DESC LIMIT ?", [limit])
+        return [{("where" if k == "where_" else k): v for k, v in row.items()} for row in rows]
+
+
+def snapshot(record: object) -> dict:
+    """A JSON-ready copy of a domain record for the history."""
+    data = asdict(record)  # type: ignore[call-overload]
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v)))

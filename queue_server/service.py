@@ -12,7 +12,7 @@ from .config import Config
 from .domain import dossiers as dossier_rules
 from .domain import tickets as ticket_rules
 from .domain.counters import Action, CounterState, apply_action
-from .domain.errors import Conflict, InvalidInput, NotFound
+from .domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from .domain.figures import calendar_of, period_figures
 from .domain.history import rebuild
 from .domain.ratings import Rating, judge_press
@@ -353,6 +353,35 @@ class QueueService:
         return self._change_dossier(
             code, "dossier_resumed", lambda d, now: dossier_rules.resume(d, on or local_day(now, self.config.tz)), actor
         )
+
+    def import_dossiers(self, csv_text: str, *, actor: str | None = None) -> dict:
+        """Bulk import (CSV with a header row); all rows or none."""
+        import csv
+        import io
+
+        reader = csv.DictReader(io.StringIO(csv_text))
+        header = [name.strip() for name in (reader.fieldnames or [])]
+        missing = [name for name in dossier_rules.IMPORT_COLUMNS if name not in header and name != "returned"]
+        if missing:
+            raise InvalidInput("bad_header", f"Thiếu cột / missing columns: {', '.join(missing)}", expected=list(dossier_rules.IMPORT_COLUMNS))
+        try:
+            rows = [{(key or "").strip(): value for key, value in row.items()} for row in reader]
+        except csv.Error as exc:
+            raise InvalidInput("bad_csv", f"CSV không đọc được / unreadable CSV: {exc}") from None
+        if not rows:
+            raise InvalidInput("empty_import", "Tệp không có dòng nào / The file has no rows")
+        with self.store.write():
+            now = self.now()
+            codes = {(row.get("code") or "").strip() for row in rows}
+            existing = {code for code in codes if code and self.store.get_dossier(code) is not None}
+            dossiers, problems = dossier_rules.parse_import_rows(rows, {f.id for f in self.config.fields}, existing)
+            if problems:
+                raise DomainError("bad_rows", f"{len(problems)} lỗi, không nhập gì / {len(problems)} problems, nothing imported", problems=problems)
+            for dossier in dossiers:
+                self.store.insert_dossier(dossier, now)
+                self._history(now, "dossier_received", dossier.code, dossier, actor)
+        self._notify([Change("dossier", {"imported": len(dossiers)})])
+        return {"imported": len(dossiers), "returned": sum(1 for d in dossiers if d.returned_on)}
 
     def get_dossier(self, code: str) -> dict:
         dossier = self.store.get_dossier(code)

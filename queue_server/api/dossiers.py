@@ -10,6 +10,7 @@ from ..config import ID_PATTERN
 from . import ApiError, actor, parse_body, require_role, service
 
 bp = Blueprint("dossiers", __name__, url_prefix="/api/v1/dossiers")
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 
 class DossierIn(BaseModel):
@@ -77,7 +78,20 @@ def resume(code: str):
     return jsonify(service().resume_dossier(code, on=_optional_day(), actor=actor()))
 
 
+@bp.before_request
+def _allow_large_imports():
+    if request.endpoint == "dossiers.import_dossiers":
+        request.max_content_length = MAX_IMPORT_BYTES
+
+
 @bp.post("/import")
 @require_role("clerk")
 def import_dossiers():
-    raise ApiError(501, "not_implemented", "Nhập hàng loạt chưa có / Bulk import is not available yet")
+    """CSV as the body (text/csv) or as the file of a form upload (field `file`)."""
+    upload = request.files.get("file")
+    raw = upload.read() if upload is not None else request.get_data()
+    try:
+        text = raw.decode("utf-8-sig")  # spreadsheets often write a BOM
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_utf8", "Tệp phải là UTF-8 / The file must be UTF-8") from None
+    return jsonify(service().import_dossiers(text, actor=actor())), 201

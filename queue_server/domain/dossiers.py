@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from queue_server.domain.errors import Conflict, InvalidInput
+from queue_server.domain.errors import Conflict, DomainError, InvalidInput
 from queue_server.domain.workdays import WorkCalendar
 
 MAX_DOSSIER_CODE_LENGTH = 64
@@ -359,3 +359,77 @@ def _require_not_returned(dossier: Dossier) -> None:
             dossier_code=dossier.code,
             returned_on=dossier.returned_on.isoformat(),
         )
+
+
+# --- bulk import from the province's one-stop software -----------------------------------------
+
+IMPORT_COLUMNS = ("code", "procedure", "field", "received", "due", "returned")
+
+
+def parse_import_date(text: str) -> date:
+    """YYYY-MM-DD, or the Vietnamese DD/MM/YYYY."""
+    text = text.strip()
+    if "/" in text:
+        day_text, month_text, year_text = text.split("/")
+        return date(int(year_text), int(month_text), int(day_text))
+    return date.fromisoformat(text)
+
+
+def parse_import_rows(
+    rows: list[dict[str, str]], known_fields: set[str], existing_codes: set[str], first_line: int = 2
+) -> tuple[list[Dossier], list[dict]]:
+    """Check every row; returns the dossiers, or the problems as {line, column, reason}.
+
+    An import is all or nothing: the caller stores the dossiers only when no row is bad.
+    """
+    dossiers: list[Dossier] = []
+    problems: list[dict] = []
+    seen: dict[str, int] = {}
+    for offset, row in enumerate(rows):
+        line = first_line + offset
+
+        def bad(column: str, reason: str) -> None:
+            problems.append({"line": line, "column": column, "reason": reason})
+
+        values = {key: (row.get(key) or "").strip() for key in (*IMPORT_COLUMNS, "channel")}
+        dates: dict[str, date | None] = {}
+        for column in ("received", "due", "returned"):
+            if not values[column]:
+                dates[column] = None
+                continue
+            try:
+                dates[column] = parse_import_date(values[column])
+            except ValueError:
+                bad(column, f"ngày không hợp lệ / not a date: {values[column]!r} (YYYY-MM-DD or DD/MM/YYYY)")
+                dates[column] = None
+        for column in ("code", "procedure", "field", "received", "due"):
+            if not values[column]:
+                bad(column, "thiếu / missing")
+        if values["field"] and values["field"] not in known_fields:
+            bad("field", f"lĩnh vực không có / unknown field {values['field']!r}")
+        code = values["code"]
+        if code in seen:
+            bad("code", f"trùng dòng {seen[code]} / duplicate of line {seen[code]}")
+        elif code in existing_codes:
+            bad("code", f"hồ sơ {code} đã có / dossier {code} already exists")
+        if code:
+            seen.setdefault(code, line)
+        channel = values["channel"] or "in_person"
+        if channel not in ("in_person", "online"):
+            bad("channel", f"phải là in_person hoặc online / must be in_person or online: {channel!r}")
+        received_on, due, returned_on = dates["received"], dates["due"], dates["returned"]
+        if received_on and due and due < received_on:
+            bad("due", "hẹn trả trước ngày nhận / due before received")
+        if received_on and returned_on and returned_on < received_on:
+            bad("returned", "trả trước ngày nhận / returned before received")
+        if any(p["line"] == line for p in problems):
+            continue
+        try:
+            dossier = receive(code, values["procedure"], values["field"], channel, received_on, due)
+        except DomainError as exc:
+            bad("code", exc.message)
+            continue
+        if returned_on is not None:
+            dossier = return_result(dossier, returned_on)
+        dossiers.append(dossier)
+    return dossiers, problems

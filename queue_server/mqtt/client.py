@@ -41,6 +41,10 @@ class ConnectionRefused(MqttConnectError):
         self.reason = reason
 
 
+class MqttSubscribeError(Exception):
+    """The broker refused a subscription or did not acknowledge it."""
+
+
 class MqttClient(mqtt.Client):
     """A paho Client that remembers its session settings so every (re)connect uses them."""
 
@@ -135,6 +139,8 @@ def connect_and_wait(client: MqttClient, host: str, port: int, *, timeout: float
                    properties: Properties | None) -> None:
         if not answered.is_set():
             outcome.update(reason=reason, session_present=flags.session_present)
+            if reason.is_failure:
+                c.disconnect()  # from the network thread, before paho schedules a reconnect
             answered.set()
         if user_on_connect is not None:
             user_on_connect(c, userdata, flags, reason, properties)
@@ -156,6 +162,37 @@ def connect_and_wait(client: MqttClient, host: str, port: int, *, timeout: float
         return bool(outcome["session_present"])
     finally:
         client.on_connect = user_on_connect
+
+
+def subscribe_and_wait(client: mqtt.Client, subscriptions: list[tuple[str, int]], *,
+                       timeout: float = 10.0) -> None:
+    """Subscribe and wait for the SUBACK, so that what is published next is not missed.
+    Raises MqttSubscribeError if the broker refuses any filter (e.g. an ACL) or does not answer."""
+    acks: dict[int, list[ReasonCode]] = {}  # by mid: a SUBACK may arrive before subscribe() returns
+    answered = threading.Condition()
+    user_on_subscribe = client.on_subscribe
+
+    def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode],
+                     properties: Properties | None) -> None:
+        with answered:
+            acks[mid] = reasons
+            answered.notify_all()
+        if user_on_subscribe is not None:
+            user_on_subscribe(c, userdata, mid, reasons, properties)
+
+    client.on_subscribe = on_subscribe
+    try:
+        result, mid = client.subscribe(subscriptions)
+        if result != mqtt.MQTT_ERR_SUCCESS:
+            raise MqttSubscribeError(f"subscribe failed: {mqtt.error_string(result)}")
+        with answered:
+            if not answered.wait_for(lambda: mid in acks, timeout):
+                raise MqttSubscribeError(f"no SUBACK within {timeout} s")
+        refused = [topic for (topic, _), reason in zip(subscriptions, acks[mid]) if reason.is_failure]
+        if refused:
+            raise MqttSubscribeError(f"broker refused subscriptions: {', '.join(refused)}")
+    finally:
+        client.on_subscribe = user_on_subscribe
 
 
 def _abandon(client: mqtt.Client) -> None:

@@ -1,0 +1,90 @@
+"""The SQLite store: atomic numbering under concurrency, constraints, migrations, durability."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from queue_server.server import DATABASE_NAME, build
+from queue_server.store import MIGRATIONS, Store
+
+
+def test_fifty_threads_get_fifty_distinct_consecutive_numbers(service):
+    barrier = threading.Barrier(50)
+
+    def issue(_):
+        barrier.wait()  # all threads ask at the same moment
+        view, _created = service.issue_ticket("dat-dai")
+        return view["number"]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        numbers = list(pool.map(issue, range(50)))
+    assert sorted(numbers) == list(range(1, 51))
+    rows = service.store.db.execute("SELECT COUNT(DISTINCT number), COUNT(*) FROM tickets").fetchone()
+    assert rows == (50, 50)
+
+
+def test_two_processes_share_the_file_without_duplicates(tmp_path, config, clock):
+    # Two independent servers on one database file (as a CLI next to a running server would be).
+    first = build(config, tmp_path, clock=clock)
+    second = build(config, tmp_path, clock=clock)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            numbers = list(pool.map(lambda i: (first if i % 2 else second).service.issue_ticket("dat-dai")[0]["number"], range(40)))
+        assert sorted(numbers) == list(range(1, 41))
+    finally:
+        first.store.close()
+        second.store.close()
+
+
+def test_the_database_refuses_a_duplicate_number(service):
+    service.issue_ticket("dat-dai")
+    with pytest.raises(sqlite3.IntegrityError):
+        service.store.db.execute(
+            "INSERT INTO tickets (id, service_day, issued_field_id, field_id, letter, number, status, issued_at, queued_at) "
+            "SELECT 'dup', service_day, issued_field_id, field_id, letter, number, status, issued_at, queued_at FROM tickets"
+        )
+
+
+def test_the_database_refuses_a_second_counted_rating(service):
+    service.store.db.execute(
+        "INSERT INTO ratings (counter_id, level, received_at, day, counted, ticket_id) VALUES ('quay-1', 'satisfied', 'x', '2026-11-23', 1, 't1')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        service.store.db.execute(
+            "INSERT INTO ratings (counter_id, level, received_at, day, counted, ticket_id) VALUES ('quay-1', 'satisfied', 'x', '2026-11-23', 1, 't1')"
+        )
+
+
+def test_wal_mode_and_migrations_recorded(tmp_path):
+    store = Store(tmp_path / DATABASE_NAME)
+    try:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert store.migrate() == len(MIGRATIONS)  # running again changes nothing
+        assert {"tickets", "counters", "ratings", "dossiers", "history", "users", "devices", "rejects", "idempotency"} <= set(store.db.table_names())
+    finally:
+        store.close()
+
+
+def test_a_failed_write_leaves_nothing_behind(service):
+    with pytest.raises(RuntimeError):
+        with service.store.write():
+            service.issue_ticket("dat-dai")  # joins the outer transaction
+            raise RuntimeError("power cut")
+    assert service.store.db.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 0
+    assert service.store.db.execute("SELECT COUNT(*) FROM history").fetchone()[0] == 0
+
+
+def test_data_survives_a_restart(tmp_path, config, clock):
+    first = build(config, tmp_path, clock=clock)
+    view, _ = first.service.issue_ticket("dat-dai")
+    first.store.close()
+    second = build(config, tmp_path, clock=clock)
+    try:
+        assert second.service.get_ticket(view["id"]).code == "A001"
+        assert second.service.issue_ticket("dat-dai")[0]["code"] == "A002"
+    finally:
+        second.store.close()

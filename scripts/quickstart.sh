@@ -38,7 +38,7 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.motcua-stamp 2>/dev/null)" != "$
   echo ">> preparing .venv with the pinned dependencies"
   "$python_bin" -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
   echo "$stamp_want" > .venv/.motcua-stamp
 fi
 

@@ -70,3 +70,16 @@ def test_token_create_prints_a_token_stored_only_as_a_hash(site, tmp_path):
     finally:
         store.close()
     assert run("token", "create", "--device", "Kiosk 01", "--config", str(site)).returncode == 1
+
+
+def test_every_command_is_documented_in_the_readme():
+    from queue_server.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # argparse keeps them here
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if isinstance(a, type(parser._subparsers._group_actions[0]))]
+        names = [f"motcua {name} {child}" for child in nested[0].choices] if nested else [f"motcua {name}"]
+        for full in names:
+            assert full in readme, f"{full} is not documented in README.md"

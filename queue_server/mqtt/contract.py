@@ -6,8 +6,8 @@ topic or a field is spelled exactly once. docs/mqtt.md documents it (a test keep
 Receiving side: `parse_inbound` (what the server accepts from devices) and `parse_from_server`
 (what devices and boards accept from the server) turn a raw MQTT message into a typed
 `Inbound`, or raise `PayloadRejected` whose `reason` is a stable machine code from
-`REJECT_REASONS`. A rejected payload is recorded and counted by the caller; it never raises
-anything else.
+`REJECT_REASONS`. Whatever the bytes, nothing else is raised: the caller records and counts
+the rejection and carries on.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -33,6 +34,9 @@ from pydantic_core import PydanticCustomError
 PREFIX = "motcua"
 QOS = 1
 MAX_PAYLOAD_BYTES = 4096
+"""What a device may send (PROTOCOL.md)."""
+MAX_SERVER_PAYLOAD_BYTES = 256 * 1024
+"""What the server may publish: state/config and state/today of a big centre outgrow 4 KiB."""
 # A device clock may be a little ahead, or a terminal may replay a backlog after an outage.
 MAX_CLOCK_AHEAD = timedelta(days=1)
 MAX_EVENT_AGE = timedelta(days=30)
@@ -53,7 +57,8 @@ REJECT_REASONS: dict[str, str] = {
     "bad_device_id": "the {device} segment of the topic is not an id",
     "bad_counter_id": "a counter id (topic segment or `counter` field) is not an id, or payload and topic disagree",
     "bad_field_id": "a field-of-work id (topic segment or `field`) is not an id, or payload and topic disagree",
-    "payload_too_large": f"the payload is larger than {MAX_PAYLOAD_BYTES} bytes",
+    "payload_too_large": f"the payload is larger than {MAX_PAYLOAD_BYTES} bytes (from a device) "
+                         f"or {MAX_SERVER_PAYLOAD_BYTES} bytes (from the server)",
     "empty_payload": "an empty payload on a topic that is not retained",
     "invalid_utf8": "the payload is not valid UTF-8",
     "not_json": "the payload is not JSON (or is nested too deeply to parse)",
@@ -130,16 +135,16 @@ def _parse_date(value: Any) -> date:
 
 Time = Annotated[datetime, BeforeValidator(_parse_time)]
 Day = Annotated[date, BeforeValidator(_parse_date)]
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
-Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+Id = Annotated[str, StringConstraints(pattern=f"^{ID_RE.pattern}$")]
+Key = Annotated[str, StringConstraints(pattern=f"^{KEY_RE.pattern}$")]
 MsgId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,128}$")]
 Transaction = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,64}$")]
 TicketRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(max_length=256)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 Count = Annotated[int, Field(ge=0)]
 Colour = Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{6}$")]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
 
 
 class Message(BaseModel):
@@ -225,58 +230,60 @@ class TicketResponse(Message):
         return self
 
 
-class Label(Message):
+class Bilingual(Message):
     vi: Name
     en: Name
 
 
+class OpeningPeriod(Message):
+    days: Annotated[list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], Field(min_length=1)]
+    open: ClockTime
+    close: ClockTime
+
+
 class FieldInfo(Message):
     id: Id
-    letter: Annotated[str, StringConstraints(pattern=r"^[A-Z]{1,2}$")]
-    label: Label
-    target_wait_s: Count | None = None
+    letter: Annotated[str, StringConstraints(pattern=r"^[A-Z]$")]
+    name: Bilingual
+    target_wait_min: Annotated[int, Field(ge=1)] | None = None
+    closed: bool = False  # issuing closed for this field
+    opening_hours: list[OpeningPeriod] | None = None  # overrides the site's hours
 
 
 class CounterInfo(Message):
     id: Id
-    number: Annotated[int, Field(ge=1, le=999)]
-    label: Label
+    number: Annotated[int, Field(ge=1, le=999)]  # spoken and shown: "quầy số 3"
     fields: list[Id]
 
 
 class RatingLevel(Message):
     id: Key
-    label: Label
+    name: Bilingual
     colour: Colour
     satisfied: bool
 
 
 class Choice(Message):
-    """A configured key with its labels: a priority reason or a rating reason."""
+    """A configured key with its names: a priority reason or a rating reason."""
 
     id: Key
-    label: Label
-
-
-class OpeningInterval(Message):
-    weekday: Annotated[int, Field(ge=1, le=7)]  # ISO weekday, 1 = Monday
-    opens: ClockTime
-    closes: ClockTime
+    name: Bilingual
 
 
 class ConfigState(Message):
     """What kiosks and boards need to draw their screens, re-published whenever it changes."""
 
     site: Id
-    name: Label
+    name: Bilingual
     timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     fields: list[FieldInfo]
     counters: list[CounterInfo]
-    rating_scale: Annotated[list[RatingLevel], Field(min_length=2, max_length=5)]
+    rating_scale: Annotated[list[RatingLevel], Field(min_length=2, max_length=5)]  # best first
     rating_reasons: list[Choice] = Field(default_factory=list)
     rating_window_s: Annotated[int, Field(ge=1)]
     priorities: list[Choice] = Field(default_factory=list)
-    opening_hours: list[OpeningInterval] = Field(default_factory=list)
+    opening_hours: list[OpeningPeriod] = Field(default_factory=list)
+    holidays: list[Day] = Field(default_factory=list)
     updated_at: Time
 
 
@@ -296,40 +303,93 @@ class QueueState(Message):
     last_called: TicketRef | None = None
 
 
-class TicketTotals(Message):
+# state/today: the figures of GET /api/v1/stats/today (queue_server/domain/figures.py).
+Percent = Annotated[float, Field(ge=0, le=100)]
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class TicketFigures(Message):
     issued: Count
-    served: Count
+    priority: Count
     waiting: Count
+    at_counter: Count
+    served: Count
     no_show: Count
-    served_on_time: Count
+    called: Count
+    within_target: Count
+    within_target_pct: Percent | None = None
+    avg_wait_s: Seconds | None = None
+    p90_wait_s: Seconds | None = None
+    avg_service_s: Seconds | None = None
 
 
-class RatingTotals(Message):
-    valid: Count
-    satisfied: Count
+class RatingFigures(Message):
+    counted: Count
     by_level: dict[str, Count]
-    misuse: Count
-    satisfaction_pct: Annotated[float, Field(ge=0, le=100)] | None = None
-    index: Annotated[float, Field(ge=0, le=100)] | None = None
+    satisfied: Count
+    unsatisfied: Count
+    satisfaction_pct: Percent | None = None
+    index: Percent | None = None  # mean level scaled to 0–100
+    flagged: Count
+    flagged_by_reason: dict[str, Count] = Field(default_factory=dict)
 
 
-class DossierTotals(Message):
-    received: Count
-    returned_early: Count
-    returned_on_time: Count
-    returned_late: Count
-    open_within_time: Count
-    open_overdue: Count
+class DossiersReceived(Message):
+    total: Count
+    new: Count
+    online: Count
+    in_person: Count
+    carried_over: Count
+
+
+class DossiersResolved(Message):
+    total: Count
+    early: Count
+    on_time: Count
+    late: Count
+
+
+class DossiersOpen(Message):
+    total: Count
+    within_time: Count
+    overdue: Count
+
+
+class DossierFigures(Message):
+    received: DossiersReceived
+    resolved: DossiersResolved
+    open: DossiersOpen
+    on_time_pct: Percent | None = None
+
+
+class Grading766(Message):
+    """Decision 766/QĐ-TTg indicator 5.4; all null when no dossier was resolved."""
+
+    score_pct: Percent | None = None
+    late_pct: Percent | None = None
+    unsatisfied_pct: Percent | None = None
+    full_marks: bool | None = None
+
+
+class GroupFigures(Message):
+    tickets: TicketFigures
+    ratings: RatingFigures
+    dossiers: DossierFigures | None = None  # per field only
 
 
 class TodayState(Message):
-    """Today's totals, the same shape as GET /api/v1/stats/today."""
+    """Today's figures, the same shape as GET /api/v1/stats/today."""
 
+    site: Id
     day: Day
-    updated_at: Time
-    tickets: TicketTotals
-    ratings: RatingTotals
-    dossiers: DossierTotals | None = None
+    generated_at: Time
+    tickets: TicketFigures
+    ratings: RatingFigures
+    dossiers: DossierFigures
+    grading_766: Grading766
+    by_field: dict[str, GroupFigures] = Field(default_factory=dict)
+    by_counter: dict[str, GroupFigures] = Field(default_factory=dict)
+    by_clerk: dict[str, GroupFigures] = Field(default_factory=dict)
 
 
 class CallEvent(Message):
@@ -615,8 +675,9 @@ def _parse(site: str, topic: str, payload: bytes, *, expect: Direction,
         raise PayloadRejected("wrong_direction",
                               f"{definition.pattern} is published by the {definition.direction.value}")
     device_id = ids.get("device")
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadRejected("payload_too_large", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    limit = MAX_PAYLOAD_BYTES if expect is Direction.FROM_DEVICE else MAX_SERVER_PAYLOAD_BYTES
+    if len(payload) > limit:
+        raise PayloadRejected("payload_too_large", f"{len(payload)} bytes > {limit}")
     if not payload:
         if definition.retained:
             return Inbound(definition.kind, topic, device_id, None, ids)

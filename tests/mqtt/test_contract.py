@@ -64,21 +64,21 @@ VALID_SERVER_PAYLOADS: dict[Kind, tuple[str, dict]] = {
     Kind.CONFIG: (contract.topic_config(SITE), {
         "site": SITE, "name": {"vi": "Trung tâm Phục vụ hành chính công", "en": "Public Service Centre"},
         "timezone": "Asia/Ho_Chi_Minh",
-        "fields": [{"id": "dat-dai", "letter": "A", "label": {"vi": "Đất đai", "en": "Land"},
-                    "target_wait_s": 900}],
-        "counters": [{"id": "quay-3", "number": 3, "label": {"vi": "Quầy 3", "en": "Counter 3"},
-                      "fields": ["dat-dai"]}],
+        "fields": [{"id": "dat-dai", "letter": "A", "name": {"vi": "Đất đai", "en": "Land"},
+                    "target_wait_min": 15}],
+        "counters": [{"id": "quay-3", "number": 3, "fields": ["dat-dai"]}],
         "rating_scale": [
-            {"id": "very_satisfied", "label": {"vi": "Rất hài lòng", "en": "Very satisfied"},
-             "colour": "#2e7d32", "satisfied": True},
-            {"id": "satisfied", "label": {"vi": "Hài lòng", "en": "Satisfied"},
-             "colour": "#1565c0", "satisfied": True},
-            {"id": "unsatisfied", "label": {"vi": "Không hài lòng", "en": "Unsatisfied"},
-             "colour": "#c62828", "satisfied": False}],
-        "rating_reasons": [{"id": "slow", "label": {"vi": "Chậm", "en": "Slow"}}],
-        "rating_window_s": 60,
-        "priorities": [{"id": "elderly", "label": {"vi": "Người cao tuổi", "en": "Elderly"}}],
-        "opening_hours": [{"weekday": 1, "opens": "07:30", "closes": "11:30"}],
+            {"id": "very_satisfied", "name": {"vi": "Rất hài lòng", "en": "Very satisfied"},
+             "colour": "#1E8E3E", "satisfied": True},
+            {"id": "satisfied", "name": {"vi": "Hài lòng", "en": "Satisfied"},
+             "colour": "#1A73E8", "satisfied": True},
+            {"id": "unsatisfied", "name": {"vi": "Không hài lòng", "en": "Unsatisfied"},
+             "colour": "#D93025", "satisfied": False}],
+        "rating_reasons": [{"id": "slow", "name": {"vi": "Chậm", "en": "Slow"}}],
+        "rating_window_s": 120,
+        "priorities": [{"id": "elderly", "name": {"vi": "Người cao tuổi", "en": "Elderly person"}}],
+        "opening_hours": [{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "07:30", "close": "11:30"}],
+        "holidays": ["2026-12-31"],
         "updated_at": "2026-11-23T07:00:00+07:00"}),
     Kind.COUNTER_STATE: (contract.topic_counter_state(SITE, "quay-3"), {
         "counter": "quay-3", "clerk": "Nguyễn Thị Lan", "status": "serving", "ticket": "A015"}),
@@ -86,11 +86,17 @@ VALID_SERVER_PAYLOADS: dict[Kind, tuple[str, dict]] = {
         "field": "dat-dai", "waiting": 4, "priority_waiting": 1, "est_wait_s": 720,
         "last_called": "A015"}),
     Kind.TODAY: (contract.topic_today(SITE), {
-        "day": "2026-11-23", "updated_at": "2026-11-23T09:30:00+07:00",
-        "tickets": {"issued": 40, "served": 31, "waiting": 6, "no_show": 3, "served_on_time": 29},
-        "ratings": {"valid": 25, "satisfied": 23, "misuse": 1,
-                    "by_level": {"very_satisfied": 18, "satisfied": 5, "unsatisfied": 2},
-                    "satisfaction_pct": 92.0, "index": 82.0}}),
+        "site": SITE, "day": "2026-11-23", "generated_at": "2026-11-23T09:30:00+07:00",
+        "tickets": {"issued": 40, "priority": 3, "waiting": 6, "at_counter": 2, "served": 29,
+                    "no_show": 3, "called": 34, "within_target": 30, "within_target_pct": 88.2,
+                    "avg_wait_s": 412.5, "p90_wait_s": 900.0, "avg_service_s": 380.0},
+        "ratings": {"counted": 25, "by_level": {"very_satisfied": 18, "satisfied": 5, "unsatisfied": 2},
+                    "satisfied": 23, "unsatisfied": 2, "satisfaction_pct": 92.0, "index": 82.0,
+                    "flagged": 1, "flagged_by_reason": {"repeat": 1}},
+        "dossiers": {"received": {"total": 12, "new": 10, "online": 4, "in_person": 6, "carried_over": 2},
+                     "resolved": {"total": 5, "early": 1, "on_time": 3, "late": 1},
+                     "open": {"total": 7, "within_time": 6, "overdue": 1}, "on_time_pct": 80.0},
+        "grading_766": {"score_pct": 80.0, "late_pct": 20.0, "unsatisfied_pct": 0.0, "full_marks": False}}),
     Kind.CALL: (contract.topic_call(SITE), {
         "ticket": "A015", "counter": "quay-3", "at": "2026-11-23T09:30:00+07:00", "repeat": False}),
 }
@@ -217,6 +223,14 @@ def test_every_payload_topic_has_a_valid_example_here() -> None:
     device_kinds = {Kind.RATING, Kind.KEYPAD, Kind.PRINTER, Kind.TICKET_REQUEST}
     payload_kinds = {kind for kind, definition in TOPICS.items() if definition.payload}
     assert payload_kinds == device_kinds | set(VALID_SERVER_PAYLOADS)
+
+
+def test_stats_today_of_the_server_is_a_valid_state_today(service) -> None:
+    """state/today carries GET /api/v1/stats/today as it is; the two must not drift apart."""
+    figures = service.stats_today()
+    inbound = parse_from_server(figures["site"], contract.topic_today(figures["site"]),
+                                json.dumps(figures, ensure_ascii=False).encode())
+    assert inbound.message.day.isoformat() == figures["day"]
 
 
 def test_unknown_fields_are_ignored() -> None:

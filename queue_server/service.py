@@ -224,7 +224,7 @@ class QueueService:
             )
             for ticket in outcome.tickets:
                 self.store.update_ticket(ticket)
-                self._history(now, _ticket_event_kind(action, ticket, outcome), ticket.id, ticket, outcome.counter.clerk_id)
+                self._history(now, _ticket_event_kind(action, ticket), ticket.id, ticket, outcome.counter.clerk_id)
             self.store.save_counter_state(outcome.counter, now)
             self._history(now, f"counter_{action}", counter_id, outcome.counter, outcome.counter.clerk_id)
             view = self.counter_view(counter_id, outcome.counter)
@@ -415,10 +415,7 @@ class QueueService:
     # --- figures --------------------------------------------------------------------------------
 
     def figures(self, first: date, last: date) -> dict:
-        if last < first:
-            raise InvalidInput("bad_range", "'from' phải trước 'to' / 'from' must not be after 'to'")
-        if (last - first).days >= MAX_STATS_DAYS:
-            raise InvalidInput("range_too_long", f"Tối đa {MAX_STATS_DAYS} ngày / At most {MAX_STATS_DAYS} days")
+        _check_range(first, last)
         return period_figures(
             self.config, first, last,
             self.store.tickets_between(first, last),
@@ -435,10 +432,7 @@ class QueueService:
         return figures
 
     def stats_daily(self, first: date, last: date) -> list[dict]:
-        if last < first:
-            raise InvalidInput("bad_range", "'from' phải trước 'to' / 'from' must not be after 'to'")
-        if (last - first).days >= MAX_STATS_DAYS:
-            raise InvalidInput("range_too_long", f"Tối đa {MAX_STATS_DAYS} ngày / At most {MAX_STATS_DAYS} days")
+        _check_range(first, last)
         tickets = self.store.tickets_between(first, last)
         ratings = self.store.ratings_between(first, last)
         dossiers = self.store.dossiers_touching(first, last)
@@ -457,7 +451,14 @@ class QueueService:
         return period_figures(self.config, first, last, tickets, ratings, dossiers)
 
 
-def _ticket_event_kind(action: Action, ticket: Ticket, outcome) -> str:
+def _check_range(first: date, last: date) -> None:
+    if last < first:
+        raise InvalidInput("bad_range", "'from' phải trước 'to' / 'from' must not be after 'to'")
+    if (last - first).days >= MAX_STATS_DAYS:
+        raise InvalidInput("range_too_long", f"Tối đa {MAX_STATS_DAYS} ngày / At most {MAX_STATS_DAYS} days")
+
+
+def _ticket_event_kind(action: Action, ticket: Ticket) -> str:
     if action is Action.NEXT:
         return "ticket_finished" if ticket.status is TicketStatus.FINISHED else "ticket_called"
     return {

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from functools import wraps
 
 from flask import Flask, g, jsonify, request, session
@@ -121,10 +120,6 @@ def actor() -> str | None:
     return user["username"] if user else g.get("device_id")
 
 
-def iso_now() -> str:
-    return service().now().isoformat()
-
-
 def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask:
     """`mqtt_status` is a callable giving the broker link's state for /healthz."""
     app = Flask(__name__)
@@ -179,7 +174,3 @@ def parse_day(value: str | None, name: str):
         return date.fromisoformat(value)
     except ValueError:
         raise ApiError(400, "invalid_input", f"'{name}' phải có dạng YYYY-MM-DD / '{name}' must be YYYY-MM-DD") from None
-
-
-def parse_instant(value: datetime | None) -> datetime | None:
-    return value

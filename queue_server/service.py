@@ -1,6 +1,7 @@
 """Use cases of the centre: each runs the domain rules inside one store transaction, then notifies."""
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 import threading
@@ -110,7 +111,7 @@ class QueueService:
             # Numbers are consecutive from 1 each day, so the highest is also the count issued.
             field = ticket_rules.check_issue(self.config, field_id, priority, now, issued_today=highest)
             ticket = ticket_rules.new_ticket(
-                secrets.token_urlsafe(9), field, highest + 1, now, self.config, priority, lang, device_id
+                new_ticket_id(), field, highest + 1, now, self.config, priority, lang, device_id
             )
             self.store.insert_ticket(ticket)
             if idempotency_key is not None and idempotency_scope is not None:
@@ -449,6 +450,11 @@ class QueueService:
         """The same figures recomputed from the append-only history alone."""
         tickets, ratings, dossiers = rebuild(self.store.history())
         return period_figures(self.config, first, last, tickets, ratings, dossiers)
+
+
+def new_ticket_id() -> str:
+    """80 random bits in lower-case base32: unguessable in the QR URL, safe in topics and ids."""
+    return base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
 
 
 def _check_range(first: date, last: date) -> None:

@@ -110,7 +110,16 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["rejects"].create_index(["reason"], index_name="rejects_reason")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial]
+def _m002_seen_messages(db: sqlite_utils.Database) -> None:
+    # msg_ids of device messages already acted on, so a QoS 1 redelivery acts once.
+    db["seen_messages"].create(
+        {"msg_id": str, "kind": str, "device_id": str, "at": str},
+        pk="msg_id",
+        not_null={"kind", "at"},
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial, _m002_seen_messages]
 
 
 class Store:
@@ -431,6 +440,19 @@ class Store:
     def device_for_token_hash(self, token_hash: str) -> str | None:
         row = self.db.execute("SELECT device_id FROM devices WHERE token_hash = ?", [token_hash]).fetchone()
         return row[0] if row else None
+
+    # --- device messages already acted on ---------------------------------------------------------
+
+    def seen_message(self, msg_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM seen_messages WHERE msg_id = ?", [msg_id]).fetchone() is not None
+
+    def remember_message(self, msg_id: str, kind: str, device_id: str | None, at: datetime) -> None:
+        """Record a msg_id; call it inside the write transaction of the action it caused."""
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO seen_messages (msg_id, kind, device_id, at) VALUES (?, ?, ?, ?)",
+                [msg_id, kind, device_id, _iso(at)],
+            )
 
     # --- rejected input -------------------------------------------------------------------------
 

@@ -168,3 +168,20 @@ def test_figures_recomputed_from_history_equal_the_live_ones(service, clock):
     assert service.figures_from_history(day, day) == live
     week = (day - timedelta(days=7), day)
     assert service.figures_from_history(*week) == service.figures(*week)
+
+
+def test_ticket_ids_are_safe_everywhere_they_travel(service):
+    # Regression: token_urlsafe ids could start with "-" or "_", which the MQTT contract
+    # refuses, so about 3% of kiosks got no response.
+    import re
+
+    from pydantic import TypeAdapter
+
+    from queue_server.mqtt.contract import TicketRef
+    from queue_server.service import new_ticket_id
+
+    ids = {new_ticket_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"[a-z2-7]{16}", ticket_id) for ticket_id in ids)
+    accept = TypeAdapter(TicketRef).validate_python
+    assert all(accept(ticket_id) == ticket_id for ticket_id in ids)

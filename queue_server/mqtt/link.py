@@ -1,0 +1,411 @@
+"""The server's MQTT side: device events and requests into the QueueService, retained state out.
+
+One persistent session (`motcua-server-{site}`, clean_start False) so that QoS 1 events
+published while the server was down are delivered when it comes back. `server/status` is
+`online` (retained) on every connect, `offline` as the Last Will, `stopped` on a clean stop.
+
+Outbound state is published by one worker thread that coalesces changes: the service's
+listener only marks counters, fields and today's figures dirty (and publishes `events/call`,
+a non-retained event), so the committing thread is never held up by figures or the network.
+The worker always reads the state fresh from the store, so the last retained message of a
+topic is the committed state, whatever order concurrent commits notified in.
+
+Inbound: every message goes through `contract.parse_inbound`; a rejected payload or a rule
+the service refuses is recorded in `rejects` and the link carries on. Nothing escapes the
+paho callback thread.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ..domain.counters import Action
+from ..domain.errors import DomainError, NotFound
+from ..service import Change, QueueService
+from . import contract
+from .client import (
+    DEFAULT_SESSION_EXPIRY_S,
+    MQTTv5,
+    MqttClient,
+    connect_and_wait,
+    make_client,
+)
+
+log = logging.getLogger(__name__)
+
+KEYPAD_ACTIONS = {
+    "next": Action.NEXT,
+    "recall": Action.RECALL,
+    "no_show": Action.NO_SHOW,
+    "finish": Action.FINISH,
+}
+PUBLISH_WAIT_S = 5.0
+
+
+@dataclass
+class _Pending:
+    """What the worker has to (re)publish."""
+
+    config: bool = False
+    today: bool = False
+    counters: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return self.config or self.today or bool(self.counters) or bool(self.fields)
+
+
+class ServerLink:
+    """Connects a QueueService to a broker. `start()`, `stop()`, `status()`."""
+
+    def __init__(
+        self,
+        service: QueueService,
+        host: str,
+        port: int,
+        *,
+        protocol: mqtt.MQTTProtocolVersion = MQTTv5,
+        username: str | None = None,
+        password: str | None = None,
+        session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S,
+        keepalive: int = 30,
+    ) -> None:
+        self.service = service
+        self.site = service.config.site.id
+        self.host = host
+        self.port = port
+        self.keepalive = keepalive
+        self.client_id = f"motcua-server-{self.site}"
+        self.status_topic = contract.topic_server_status(self.site)
+        self.client: MqttClient = make_client(
+            self.client_id,
+            protocol=protocol,
+            clean_start=False,
+            session_expiry_s=session_expiry_s,
+            will=(self.status_topic, contract.Status.OFFLINE.value, True),
+            username=username,
+            password=password,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self._state = "disconnected"
+        self._stopping = False
+        self._worker_stop = False
+        self._subscribed = threading.Event()
+        self._pending = _Pending()
+        self._pending_changed = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._unsubscribe_service: Callable[[], None] | None = None
+        self._handlers: dict[contract.Kind, Callable[[contract.Inbound, datetime], None]] = {
+            contract.Kind.RATING: self._handle_rating,
+            contract.Kind.KEYPAD: self._handle_keypad,
+            contract.Kind.TICKET_REQUEST: self._handle_ticket_request,
+            contract.Kind.PRINTER: self._handle_printer,
+            contract.Kind.DEVICE_STATUS: self._handle_device_status,
+        }
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def status(self) -> str:
+        """connected / connecting / disconnected, for /healthz."""
+        return self._state
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe and publish the retained state. Raises MqttConnectError when the
+        broker cannot be reached or refuses; afterwards paho reconnects by itself."""
+        self._stopping = False
+        self._worker_stop = False
+        self._state = "connecting"
+        self._worker = threading.Thread(target=self._run_worker, name="mqtt-state", daemon=True)
+        self._worker.start()
+        self._unsubscribe_service = self.service.subscribe(self._on_change)
+        try:
+            connect_and_wait(self.client, self.host, self.port, timeout=timeout, keepalive=self.keepalive)
+        except Exception:
+            self._shutdown_worker()
+            self._state = "disconnected"
+            raise
+        if not self._subscribed.wait(timeout):
+            log.warning("no SUBACK from the broker within %s s", timeout)
+
+    def stop(self) -> None:
+        """Publish `stopped`, flush pending state and leave cleanly (no Last Will)."""
+        self._stopping = True
+        if self._unsubscribe_service is not None:
+            self._unsubscribe_service()
+            self._unsubscribe_service = None
+        self._shutdown_worker()
+        if self._state == "connected":
+            info = self.client.publish(self.status_topic, contract.Status.STOPPED.value, qos=1, retain=True)
+            try:
+                info.wait_for_publish(PUBLISH_WAIT_S)
+            except (RuntimeError, ValueError):
+                log.warning("could not publish server status 'stopped'")
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._state = "disconnected"
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Until the worker has nothing left to publish (tests, orderly shutdown)."""
+        with self._pending_changed:
+            return self._pending_changed.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    # --- paho callbacks (network thread) ------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason: ReasonCode, properties: Properties | None) -> None:
+        if reason.is_failure:
+            self._state = "connecting"
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self._state = "connected"
+        log.info("MQTT connected (session present: %s)", flags.session_present)
+        # Subscribing again is harmless with a persistent session and needed without one.
+        client.subscribe(contract.server_subscriptions(self.site))
+        client.publish(self.status_topic, contract.Status.ONLINE.value, qos=1, retain=True)
+        self._mark(config=True, today=True, counters={c.id for c in self.service.config.counters},
+                   fields={f.id for f in self.service.config.fields})
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                       reason: ReasonCode, properties: Properties | None) -> None:
+        self._state = "disconnected" if self._stopping else "connecting"
+        if not self._stopping:
+            log.warning("MQTT connection lost (%s); paho reconnects", reason)
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused server subscriptions: %s", ", ".join(refused))
+        self._subscribed.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        topic, payload = message.topic, bytes(message.payload)
+        try:
+            self._handle(topic, payload)
+        except Exception as exc:  # the network thread must survive anything a message causes
+            log.exception("failed to handle MQTT message on %s", topic)
+            self._reject(self.service.now(), topic, "internal_error", repr(exc), payload)
+
+    # --- inbound ----------------------------------------------------------------------------------
+
+    def _handle(self, topic: str, payload: bytes) -> None:
+        now = self.service.now()
+        try:
+            inbound = contract.parse_inbound(self.site, topic, payload, now=now)
+        except contract.PayloadRejected as exc:
+            self._reject(now, topic, exc.reason, exc.detail, payload)
+            return
+        handler = self._handlers.get(inbound.kind)
+        if handler is None:  # a kind the contract has but the server does not act on
+            return
+        try:
+            handler(inbound, now)
+        except DomainError as exc:
+            self._reject(now, topic, exc.code, exc.message, payload, inbound.device_id)
+
+    def _handle_rating(self, inbound: contract.Inbound, now: datetime) -> None:
+        message = inbound.message
+        assert isinstance(message, contract.RatingEvent)
+        self._require_counter(message.counter)
+        self.service.record_rating(
+            message.counter, message.level,
+            ticket_id=message.ticket, reasons=list(message.reasons) if message.reasons else None,
+            device_at=message.at, device_id=inbound.device_id, msg_id=message.msg_id,
+        )
+
+    def _handle_keypad(self, inbound: contract.Inbound, now: datetime) -> None:
+        message = inbound.message
+        assert isinstance(message, contract.KeypadEvent)
+        counter = self._require_counter(message.counter)
+        store = self.service.store
+        # The msg_id is remembered in the action's own transaction: a redelivery acts once,
+        # and an action that fails leaves no trace, so a retry may still act.
+        with store.write():
+            if store.seen_message(message.msg_id):
+                log.info("keypad %s already handled", message.msg_id)
+                return
+            store.remember_message(message.msg_id, "keypad", inbound.device_id, now)
+            self.service.counter_action(message.counter, KEYPAD_ACTIONS[message.action])
+        # The service notified before our outer transaction committed: read the state again now.
+        self._mark(today=True, counters={counter.id}, fields=set(counter.fields))
+
+    def _handle_ticket_request(self, inbound: contract.Inbound, now: datetime) -> None:
+        message = inbound.message
+        assert isinstance(message, contract.TicketRequest) and inbound.device_id is not None
+        device = inbound.device_id
+        try:
+            view, _created = self.service.issue_ticket(
+                message.field, message.priority, message.lang or "vi",
+                device_id=device, idempotency_scope=f"device:{device}", idempotency_key=message.transaction,
+            )
+        except DomainError as exc:
+            error = contract.ResponseError(code=exc.code[:64], message=exc.message[:256])
+            self._publish(contract.topic_ticket_response(self.site, device),
+                          contract.TicketResponse(transaction=message.transaction, status="error", error=error))
+            raise
+        public_url = self.service.config.server.public_url
+        data = contract.TicketData(
+            ticket_id=view["id"], code=view["code"], field=view["field"], priority=view["priority"],
+            ahead=int(view["people_ahead"] or 0), est_wait_s=int(view["est_wait_s"] or 0),
+            issued_at=view["issued_at"],
+            url=(public_url.rstrip("/") + view["url"]) if public_url else view["url"],
+        )
+        self._publish(contract.topic_ticket_response(self.site, device),
+                      contract.TicketResponse(transaction=message.transaction, status="ok", data=data))
+
+    def _handle_printer(self, inbound: contract.Inbound, now: datetime) -> None:
+        message = inbound.message
+        assert isinstance(message, contract.PrinterEvent)
+        # Not stored yet (no device health table): logged so an operator can see it.
+        level = logging.INFO if message.state == "ok" else logging.WARNING
+        log.log(level, "printer of %s: %s %s", inbound.device_id, message.state, message.detail or "")
+
+    def _handle_device_status(self, inbound: contract.Inbound, now: datetime) -> None:
+        log.info("device %s is %s", inbound.device_id, inbound.message or "cleared")
+
+    def _require_counter(self, counter_id: str):
+        counter = self.service.config.counter(counter_id)
+        if counter is None:
+            raise NotFound("unknown_counter", f"Không có quầy '{counter_id}' / Unknown counter '{counter_id}'")
+        return counter
+
+    def _reject(self, at: datetime, topic: str, reason: str, detail: str, payload: bytes,
+                device_id: str | None = None) -> None:
+        if device_id is None:
+            device_id = _device_in_topic(self.site, topic)
+        log.info("rejected MQTT message on %s: %s (%s)", topic, reason, detail)
+        try:
+            self.service.store.add_reject(at, "mqtt", topic[:300], reason, detail,
+                                          payload.decode("utf-8", "replace"), device_id)
+        except Exception:
+            log.exception("could not record a rejected MQTT message")
+
+    # --- outbound ---------------------------------------------------------------------------------
+
+    def _on_change(self, change: Change) -> None:
+        """Service listener, on the committing thread: mark dirty, publish calls at once."""
+        if change.kind == "counter":
+            self._mark(today=True, counters={change.data["counter"]})
+        elif change.kind == "queue":
+            self._mark(today=True, fields={change.data["field"]})
+        elif change.kind == "call":
+            data = change.data
+            ticket = self.service.store.get_ticket(data["ticket_id"]) if data.get("ticket_id") else None
+            event = contract.CallEvent(
+                ticket=data["ticket"], counter=data["counter"], at=data["at"], repeat=bool(data["repeat"]),
+                field=ticket.field_id if ticket else None,
+                call_id=f"{data['ticket_id']}@{data['at']}"[:64] if data.get("ticket_id") else None,
+            )
+            self._publish(contract.topic_call(self.site), event)
+        else:
+            self._mark(today=True)
+
+    def _mark(self, *, config: bool = False, today: bool = False, counters: set[str] = frozenset(),
+              fields: set[str] = frozenset()) -> None:
+        with self._pending_changed:
+            self._pending.config |= config
+            self._pending.today |= today
+            self._pending.counters |= set(counters)
+            self._pending.fields |= set(fields)
+            self._pending_changed.notify_all()
+
+    _busy = False
+
+    def _run_worker(self) -> None:
+        while True:
+            with self._pending_changed:
+                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop)
+                pending, self._pending = self._pending, _Pending()
+                if not pending and self._worker_stop:
+                    return
+                self._busy = True
+            try:
+                self._publish_state(pending)
+            except Exception:
+                log.exception("failed to publish state")
+            finally:
+                with self._pending_changed:
+                    self._busy = False
+                    self._pending_changed.notify_all()
+
+    def _shutdown_worker(self) -> None:
+        """Let the worker publish what is pending, then end it."""
+        with self._pending_changed:
+            self._worker_stop = True
+            self._pending_changed.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+            self._worker = None
+
+    def _publish_state(self, pending: _Pending) -> None:
+        if self._state != "connected":
+            return  # everything is published again on the next connect
+        if pending.config:
+            self._publish(contract.topic_config(self.site), self.config_state())
+        for counter_id in sorted(pending.counters):
+            self._publish(contract.topic_counter_state(self.site, counter_id), self.counter_state(counter_id))
+        for field_id in sorted(pending.fields):
+            self._publish(contract.topic_queue_state(self.site, field_id), self.queue_state(field_id))
+        if pending.today:
+            self._publish(contract.topic_today(self.site), contract.TodayState.model_validate(self.service.stats_today()))
+
+    def _publish(self, topic: str, message: contract.Message) -> None:
+        definition, _ = contract.match_topic(self.site, topic)
+        self.client.publish(topic, contract.encode(message), qos=contract.QOS, retain=definition.retained)
+
+    def config_state(self) -> contract.ConfigState:
+        config = self.service.config
+        return contract.ConfigState.model_validate({
+            "site": config.site.id,
+            "name": config.site.name.model_dump(),
+            "timezone": config.site.timezone,
+            "fields": [{
+                "id": f.id, "letter": f.letter, "name": f.name.model_dump(),
+                "target_wait_min": f.target_wait_min, "closed": f.closed,
+                "opening_hours": [p.model_dump() for p in f.opening_hours] if f.opening_hours else None,
+            } for f in config.fields],
+            "counters": [{"id": c.id, "number": c.number, "fields": list(c.fields)} for c in config.counters],
+            "rating_scale": [level.model_dump(include={"id", "name", "colour", "satisfied"})
+                             for level in config.rating.levels],
+            "rating_reasons": [r.model_dump(include={"id", "name"}) for r in config.rating.reasons],
+            "rating_window_s": config.rating.window_s,
+            "priorities": [r.model_dump(include={"id", "name"}) for r in config.priority.reasons],
+            "opening_hours": [p.model_dump() for p in config.opening_hours],
+            "holidays": [day.isoformat() for day in config.holidays],
+            "updated_at": self.service.now().isoformat(),
+        })
+
+    def counter_state(self, counter_id: str) -> contract.CounterState:
+        view = self.service.counter_view(counter_id)
+        return contract.CounterState(
+            counter=view["counter"], clerk=view["clerk_name"], status=view["status"],
+            ticket=view["ticket"], rating_until=view["rating_until"],
+        )
+
+    def queue_state(self, field_id: str) -> contract.QueueState:
+        view = self.service.queue_state(field_id)
+        return contract.QueueState(
+            field=view["field"], waiting=view["waiting"], priority_waiting=view["priority_waiting"],
+            est_wait_s=int(view["est_wait_s"]),
+        )
+
+
+def _device_in_topic(site: str, topic: str) -> str | None:
+    """The device id of a topic that failed to parse, when its shape still says it."""
+    prefix = f"{contract.PREFIX}/{site}/device/"
+    if topic.startswith(prefix):
+        device = topic[len(prefix):].split("/", 1)[0]
+        if contract.is_id(device):
+            return device
+    return None

@@ -86,11 +86,18 @@ def cmd_token_create(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import build, run_http
+    from .server import build, run_http, start_mqtt
 
     config, data_dir = _site(args)
     server = build(config, data_dir)
-    run_http(server, args.host or config.server.host, args.port or config.server.port)
+    mqtt_side = start_mqtt(server, data_dir)
+    try:
+        run_http(server, args.host or config.server.host, args.port or config.server.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mqtt_side.stop()
+        server.store.close()
     return 0
 
 

@@ -8,7 +8,7 @@ from werkzeug.security import generate_password_hash
 
 from .accounts import create_device_token, generate_password
 from .config import load_config
-from .server import build, run_http
+from .server import build, run_http, start_mqtt
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,16 @@ def run_demo(args) -> int:
         _ensure_user(server, clerk.id, "clerk", clerk_password)
     kiosk_token = create_device_token(server.store, "kiosk-01", server.service.now())
 
+    mqtt_side = start_mqtt(server, data_dir, listen_host=args.host, port=args.mqtt_port)
+    simulator = None
+    if not args.no_simulator:
+        from .simulator import DemoSimulator
+
+        simulator = DemoSimulator(server.service, "127.0.0.1", mqtt_side.port, protocol=mqtt_side.protocol)
+        simulator.start()
+
     base = f"http://localhost:{args.port}"
+    broker_name = getattr(mqtt_side.broker, "name", "external")
     print(
         "\n".join([
             "",
@@ -52,6 +61,8 @@ def run_demo(args) -> int:
             f"  health             {base}/healthz",
             f"  API description    {base}/api/v1/openapi.json",
             f"  today's figures    {base}/api/v1/stats/today",
+            f"  MQTT broker        {broker_name} on port {mqtt_side.port} (topics motcua/{config.site.id}/…, see docs/mqtt.md)",
+            f"  simulator          {'kiosks, clerks and rating terminals at work' if simulator else 'off (--no-simulator)'}",
             f"  manager login      {MANAGER} / {manager_password}",
             f"  clerk logins       {', '.join(c.id for c in config.clerks)} / {clerk_password}",
             f"  kiosk-01 token     {kiosk_token}",
@@ -67,5 +78,8 @@ def run_demo(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if simulator is not None:
+            simulator.stop()
+        mqtt_side.stop()
         server.store.close()
     return 0

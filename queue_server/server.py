@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .api import create_app
+from .api import MAX_IMPORT_BODY, create_app
 from .config import Config
 from .domain.timeutil import Clock
 from .service import QueueService
@@ -49,11 +49,80 @@ def build(config: Config, data_dir: Path, clock: Clock | None = None, mqtt_statu
     return Server(config, store, svc, app)
 
 
+@dataclass
+class MqttSide:
+    """The broker motcua runs (when embedded) and the server's link to whichever broker is used."""
+
+    broker: object | None = None
+    link: object | None = None
+    port: int | None = None
+    protocol: object | None = None
+
+    def stop(self) -> None:
+        if self.link is not None:
+            self.link.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def port_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_mqtt(server: Server, data_dir: Path, *, listen_host: str | None = None, port: int | None = None) -> MqttSide:
+    """Start the configured MQTT side: an embedded broker (Mosquitto when installed, else
+    amqtt) and the link, or the link alone to an external broker, or nothing."""
+    from .mqtt.broker import AmqttBroker, free_port, start_embedded_broker
+    from .mqtt.client import MQTTv5, MQTTv311
+    from .mqtt.link import ServerLink
+
+    mqtt_config = server.config.mqtt
+    if mqtt_config.mode == "disabled":
+        return MqttSide()
+    port = port or mqtt_config.port
+    broker = None
+    protocol = MQTTv5
+    username = password = None
+    host = mqtt_config.host
+    if mqtt_config.mode == "embedded":
+        listen_host = listen_host or mqtt_config.host
+        if not port_free(listen_host, port):
+            taken, port = port, free_port()
+            log.warning("MQTT port %d is taken; the embedded broker uses %d instead", taken, port)
+        broker = start_embedded_broker(listen_host, port, data_dir / "broker")
+        protocol = MQTTv311 if isinstance(broker, AmqttBroker) else MQTTv5
+        host = "127.0.0.1" if listen_host in ("0.0.0.0", "") else listen_host
+        log.info("MQTT broker (%s) on %s:%d", broker.name, listen_host, port)
+    else:
+        username = mqtt_config.username
+        password = os.environ.get(mqtt_config.password_env) if mqtt_config.password_env else None
+    link = ServerLink(server.service, host, port, protocol=protocol, username=username, password=password)
+    if mqtt_config.tls:
+        link.client.tls_set(ca_certs=mqtt_config.ca_file)
+    link.start()
+    server.app.extensions["motcua.mqtt_status"] = link.status
+    return MqttSide(broker, link, port, protocol)
+
+
 def run_http(server: Server, host: str, port: int) -> None:
     """Serve until interrupted. waitress: a thread pool, so event streams never block requests."""
     import waitress
 
     log.info("HTTP on http://%s:%d", host, port)
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt  # systemd's SIGTERM: leave the same orderly way as Ctrl-C
+
+    signal.signal(signal.SIGTERM, _terminate)
     waitress.serve(
         server.app,
         host=host,
@@ -62,4 +131,5 @@ def run_http(server: Server, host: str, port: int) -> None:
         ident="motcua",
         channel_timeout=120,
         connection_limit=1000,
+        max_request_body_size=MAX_IMPORT_BODY + 64 * 1024,  # waitress buffers bodies before Flask sees them
     )

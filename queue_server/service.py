@@ -93,6 +93,7 @@ class QueueService:
         """Issue a ticket; returns its view and whether it is new (False for a repeated key)."""
         if lang not in ("vi", "en"):
             raise InvalidInput("bad_lang", "Ngôn ngữ phải là vi hoặc en / lang must be vi or en")
+        repeated = None
         with self.store.write():
             now = self.now()
             if idempotency_key is not None and idempotency_scope is not None:
@@ -105,7 +106,9 @@ class QueueService:
                             "idempotency_key_reused",
                             "Khoá giao dịch đã dùng cho yêu cầu khác / This key was used for a different request",
                         )
-                    return self.ticket_view(ticket), False
+                    repeated = ticket
+            if repeated is not None:
+                return self.ticket_view(repeated), False
             day = local_day(now, self.config.tz)
             highest = self.store.highest_number(day, field_id)
             # Numbers are consecutive from 1 each day, so the highest is also the count issued.
@@ -117,8 +120,10 @@ class QueueService:
             if idempotency_key is not None and idempotency_scope is not None:
                 self.store.remember_idempotent(idempotency_scope, idempotency_key, ticket.id, now)
             self._history(now, "ticket_issued", ticket.id, ticket, device_id)
-            view = self.ticket_view(ticket)
-        self._notify([Change("ticket_issued", view), Change("queue", self.queue_state(ticket.field_id))])
+        # Built after the commit: the write lock is held only for the numbering itself.
+        view = self.ticket_view(ticket)
+        if self._listeners:
+            self._notify([Change("ticket_issued", view), Change("queue", self.queue_state(ticket.field_id))])
         return view, True
 
     def get_ticket(self, ticket_id: str) -> Ticket:
@@ -152,8 +157,7 @@ class QueueService:
             "est_wait_s": None,
         }
         if ticket.status is TicketStatus.WAITING and ticket.service_day == self.today():
-            waiting = self.store.waiting_tickets(ticket.service_day)
-            ahead = ticket_rules.people_ahead(ticket, waiting)
+            ahead = self.store.count_ahead(ticket)
             view["people_ahead"] = ahead
             view["est_wait_s"] = self._estimate(ticket.field_id, ahead, ticket.service_day)
         return view
@@ -168,13 +172,12 @@ class QueueService:
 
     def queue_state(self, field_id: str) -> dict:
         day = self.today()
-        waiting = [x for x in self.store.waiting_tickets(day) if x.field_id == field_id]
-        priority_waiting = sum(1 for x in waiting if x.is_priority)
+        waiting, priority_waiting = self.store.count_waiting(day, field_id)
         return {
             "field": field_id,
-            "waiting": len(waiting),
+            "waiting": waiting,
             "priority_waiting": priority_waiting,
-            "est_wait_s": self._estimate(field_id, len(waiting), day),
+            "est_wait_s": self._estimate(field_id, waiting, day),
         }
 
     # --- counters -------------------------------------------------------------------------------
@@ -217,7 +220,8 @@ class QueueService:
             now = self.now()
             state = self.store.counter_state(counter_id)
             current = self.store.get_ticket(state.ticket_id) if state.ticket_id else None
-            waiting = self.store.waiting_tickets(local_day(now, self.config.tz)) if action is Action.NEXT else []
+            counter = self.config.counter(counter_id)
+            waiting = self.store.waiting_tickets(local_day(now, self.config.tz), list(counter.fields)) if action is Action.NEXT else []
             outcome = apply_action(
                 self.config, state, action, now,
                 clerk_id=clerk_id, current=current, waiting=waiting,

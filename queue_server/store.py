@@ -119,7 +119,12 @@ def _m002_seen_messages(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial, _m002_seen_messages]
+def _m003_waiting_index(db: sqlite_utils.Database) -> None:
+    # People ahead and queue lengths are counted per field on every ticket issued.
+    db["tickets"].create_index(["service_day", "status", "field_id"], index_name="tickets_day_status_field")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial, _m002_seen_messages, _m003_waiting_index]
 
 
 class Store:
@@ -245,12 +250,36 @@ class Store:
             [day.isoformat(), field_id],
         ).fetchone()[0]
 
-    def waiting_tickets(self, day: date) -> list[Ticket]:
-        rows = self.db.query(
-            "SELECT * FROM tickets WHERE service_day = ? AND status = 'waiting' ORDER BY queued_at, number",
-            [day.isoformat()],
-        )
+    def waiting_tickets(self, day: date, fields: list[str] | None = None) -> list[Ticket]:
+        sql = "SELECT * FROM tickets WHERE service_day = ? AND status = 'waiting'"
+        params: list = [day.isoformat()]
+        if fields is not None:
+            sql += f" AND field_id IN ({', '.join('?' for _ in fields)})"
+            params += fields
+        rows = self.db.query(sql + " ORDER BY queued_at, number", params)
         return [self.ticket_from_row(row) for row in rows]
+
+    def count_waiting(self, day: date, field_id: str) -> tuple[int, int]:
+        """(all, priority) tickets waiting in a field's line."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COUNT(priority) FROM tickets WHERE service_day = ? AND status = 'waiting' AND field_id = ?",
+            [day.isoformat(), field_id],
+        ).fetchone()
+        return row[0], row[1]
+
+    def count_ahead(self, ticket: Ticket) -> int:
+        """domain.tickets.people_ahead in SQL (a test keeps the two equal): priority tickets go
+        before normal ones, then earlier places in line."""
+        earlier = "(queued_at, number, id) < (?, ?, ?)"
+        same_kind = "priority IS NOT NULL" if ticket.is_priority else "priority IS NULL"
+        condition = f"({same_kind} AND {earlier})"
+        if not ticket.is_priority:
+            condition = f"(priority IS NOT NULL OR {condition})"
+        return self.db.execute(
+            "SELECT COUNT(*) FROM tickets WHERE service_day = ? AND status = 'waiting' AND field_id = ? "
+            f"AND id != ? AND {condition}",
+            [ticket.service_day.isoformat(), ticket.field_id, ticket.id, _iso(ticket.queued_at), ticket.number, ticket.id],
+        ).fetchone()[0]
 
     def recent_finished(self, day: date, field_id: str, limit: int = 20) -> list[Ticket]:
         rows = self.db.query(

@@ -88,3 +88,22 @@ def test_data_survives_a_restart(tmp_path, config, clock):
         assert second.service.issue_ticket("dat-dai")[0]["code"] == "A002"
     finally:
         second.store.close()
+
+
+def test_people_ahead_in_sql_equals_the_domain_rule(service, clock):
+    """The store counts people ahead in SQL for speed; the domain function is the rule."""
+    from queue_server.domain.counters import Action
+    from queue_server.domain.tickets import people_ahead
+
+    plan = ["dat-dai", "dat-dai", ("dat-dai", "elderly"), "ho-tich", "dat-dai", ("dat-dai", "merit"), "dat-dai", ("ho-tich", "pregnant")]
+    for step in plan:
+        field, priority = step if isinstance(step, tuple) else (step, None)
+        service.issue_ticket(field, priority)
+        clock.advance(seconds=30)
+    service.counter_action("quay-1", Action.NEXT, clerk_id="an")  # one leaves the line
+    service.counter_action("quay-2", Action.NEXT, clerk_id="binh")
+    service.counter_action("quay-2", Action.TRANSFER, transfer_field="dat-dai", keep_place=True)
+    waiting = service.store.waiting_tickets(service.today())
+    assert len(waiting) == 7
+    assert [service.store.count_ahead(ticket) for ticket in waiting] == [people_ahead(ticket, waiting) for ticket in waiting]
+    assert sorted(people_ahead(ticket, waiting) for ticket in waiting if ticket.field_id == "dat-dai") == list(range(5))

@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask import Flask, g, jsonify, request, session
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from ..accounts import device_for_token, role_at_least
 from ..domain.errors import DomainError
@@ -15,6 +15,9 @@ from ..service import QueueService
 log = logging.getLogger(__name__)
 
 MAX_JSON_BODY = 64 * 1024
+MAX_IMPORT_BODY = 10 * 1024 * 1024
+# Endpoints allowed a larger body than MAX_JSON_BODY.
+BODY_LIMITS = {"dossiers.import_dossiers": MAX_IMPORT_BODY}
 
 
 class ApiError(Exception):
@@ -38,7 +41,12 @@ def service() -> QueueService:
 
 def record_reject(reason: str, detail: str) -> None:
     svc = service()
-    svc.store.add_reject(svc.now(), "http", f"{request.method} {request.path}", reason, detail, device_id=g.get("device_id"))
+    device_id = g.get("device_id")
+    header = request.headers.get("Authorization", "")
+    if device_id is None and header.startswith("Bearer "):
+        # Rejected before authentication (e.g. an oversize body): still name the device if known.
+        device_id = device_for_token(svc.store, header[len("Bearer "):].strip())
+    svc.store.add_reject(svc.now(), "http", f"{request.method} {request.path}", reason, detail, device_id=device_id)
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
@@ -140,6 +148,14 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
     for module in (health, auth, tickets, counters, dossiers, stats):
         app.register_blueprint(module.bp)
 
+    @app.before_request
+    def _limit_body():
+        # Every route, whether it reads its body or not: an oversize body is refused up front.
+        limit = BODY_LIMITS.get(request.endpoint or "", MAX_JSON_BODY)
+        request.max_content_length = limit
+        if request.content_length is not None and request.content_length > limit:
+            raise RequestEntityTooLarge()
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -155,7 +171,10 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
         )
         if exc.code == 413:
             record_reject("body_too_large", f"{request.content_length} bytes")
-        return error_response(exc.code or 500, code, exc.description or code)
+        response, status = error_response(exc.code or 500, code, exc.description or code)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

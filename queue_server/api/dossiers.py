@@ -10,7 +10,6 @@ from ..config import ID_PATTERN
 from . import ApiError, actor, parse_body, require_role, service
 
 bp = Blueprint("dossiers", __name__, url_prefix="/api/v1/dossiers")
-MAX_IMPORT_BYTES = 10 * 1024 * 1024
 
 
 class DossierIn(BaseModel):
@@ -76,12 +75,6 @@ def pause(code: str):
 @require_role("clerk")
 def resume(code: str):
     return jsonify(service().resume_dossier(code, on=_optional_day(), actor=actor()))
-
-
-@bp.before_request
-def _allow_large_imports():
-    if request.endpoint == "dossiers.import_dossiers":
-        request.max_content_length = MAX_IMPORT_BYTES
 
 
 @bp.post("/import")

@@ -306,6 +306,9 @@ def days_late(dossier: Dossier, calendar: WorkCalendar, today: date | None = Non
     return calendar.working_days_between(due, as_of)
 
 
+URL_UNSAFE_CODE_CHARACTERS = frozenset("/?#%\\")
+
+
 def _require_dossier_code(code: object) -> None:
     # Codes are printed on receipts, typed at the counter and put in URLs: anything
     # invisible (spaces, control or format characters) would make two codes look alike.
@@ -314,11 +317,13 @@ def _require_dossier_code(code: object) -> None:
         or not code
         or len(code) > MAX_DOSSIER_CODE_LENGTH
         or any(char.isspace() or unicodedata.category(char).startswith("C") for char in code)
+        # A code is also a URL path segment (/api/v1/dossiers/{code}/return).
+        or any(char in URL_UNSAFE_CODE_CHARACTERS for char in code)
     ):
         raise InvalidInput(
             "invalid_dossier_code",
-            f"Mã hồ sơ không hợp lệ (1–{MAX_DOSSIER_CODE_LENGTH} ký tự, không khoảng trắng)"
-            f" / Invalid dossier code (1–{MAX_DOSSIER_CODE_LENGTH} characters, no whitespace)",
+            f"Mã hồ sơ không hợp lệ (1–{MAX_DOSSIER_CODE_LENGTH} ký tự, không khoảng trắng, gạch chéo, ? # %)"
+            f" / Invalid dossier code (1–{MAX_DOSSIER_CODE_LENGTH} characters, no whitespace, slash, ? # %)",
             dossier_code=code,
         )
 

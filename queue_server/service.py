@@ -190,6 +190,7 @@ class QueueService:
         now = self.now()
         ticket = self.store.get_ticket(state.ticket_id) if state.ticket_id else None
         clerk = self.config.clerk(state.clerk_id) if state.clerk_id else None
+        rating_ticket = self.store.get_ticket(state.rating_ticket_id) if state.awaiting_rating(now) and state.rating_ticket_id else None
         return {
             "counter": counter.id,
             "number": counter.number,
@@ -200,7 +201,8 @@ class QueueService:
             "ticket": ticket.code if ticket else None,
             "ticket_id": ticket.id if ticket else None,
             "ticket_status": str(ticket.status) if ticket else None,
-            "rating_ticket_id": state.rating_ticket_id if state.awaiting_rating(now) else None,
+            "rating_ticket_id": rating_ticket.id if rating_ticket else None,
+            "rating_ticket": rating_ticket.code if rating_ticket else None,
             "rating_until": state.rating_until.isoformat() if state.awaiting_rating(now) and state.rating_until else None,
         }
 
@@ -289,6 +291,17 @@ class QueueService:
             counter = self.counter_view(counter_id, new_state)
         self._notify([Change("rating", view), Change("counter", counter)])
         return view, True
+
+    # --- devices --------------------------------------------------------------------------------
+
+    def record_device_status(self, device_id: str, status: str) -> None:
+        """online / offline from a device's birth message or Last Will."""
+        if self.store.set_device_status(device_id, status, self.now()):
+            self._notify([Change("device", {"device": device_id, "status": status})])
+
+    def record_printer_state(self, device_id: str, state: str, detail: str | None) -> None:
+        if self.store.set_printer_state(device_id, state, detail, self.now()):
+            self._notify([Change("device", {"device": device_id, "printer": state, "detail": detail})])
 
     # --- dossiers -------------------------------------------------------------------------------
 

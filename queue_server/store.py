@@ -124,7 +124,16 @@ def _m003_waiting_index(db: sqlite_utils.Database) -> None:
     db["tickets"].create_index(["service_day", "status", "field_id"], index_name="tickets_day_status_field")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial, _m002_seen_messages, _m003_waiting_index]
+def _m004_device_health(db: sqlite_utils.Database) -> None:
+    # What the broker and the devices say about themselves: online/offline (birth and Last
+    # Will), when they were last heard from, and their printer's state.
+    for column in ("status", "status_since", "last_topic", "printer_state", "printer_detail", "printer_since"):
+        db["devices"].add_column(column, str)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_initial, _m002_seen_messages, _m003_waiting_index, _m004_device_health,
+]
 
 
 class Store:
@@ -465,6 +474,50 @@ class Store:
             "ON CONFLICT(device_id) DO UPDATE SET token_hash = excluded.token_hash, created_at = excluded.created_at",
             [device_id, token_hash, _iso(at)],
         )
+
+    def _ensure_device(self, device_id: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO devices (device_id, created_at) VALUES (?, ?) ON CONFLICT(device_id) DO NOTHING",
+            [device_id, _iso(at)],
+        )
+
+    def set_device_status(self, device_id: str, status: str, at: datetime) -> bool:
+        """Record online/offline; returns whether it changed."""
+        with self.write():
+            self._ensure_device(device_id, at)
+            cursor = self.db.execute(
+                "UPDATE devices SET status = ?, status_since = ?, last_seen_at = ? WHERE device_id = ? "
+                "AND status IS NOT ?",
+                [status, _iso(at), _iso(at), device_id, status],
+            )
+            return cursor.rowcount > 0
+
+    def set_printer_state(self, device_id: str, state: str, detail: str | None, at: datetime) -> bool:
+        with self.write():
+            self._ensure_device(device_id, at)
+            cursor = self.db.execute(
+                "UPDATE devices SET printer_state = ?, printer_detail = ?, printer_since = ? WHERE device_id = ? "
+                "AND (printer_state IS NOT ? OR printer_detail IS NOT ?)",
+                [state, detail, _iso(at), device_id, state, detail],
+            )
+            return cursor.rowcount > 0
+
+    def devices_seen(self, last_seen: dict[str, tuple[datetime, str]]) -> None:
+        """Batch update of when each device was last heard from, and on which topic."""
+        with self.write():
+            for device_id, (at, topic) in last_seen.items():
+                self._ensure_device(device_id, at)
+                self.db.execute(
+                    "UPDATE devices SET last_seen_at = ?, last_topic = ? WHERE device_id = ?",
+                    [_iso(at), topic, device_id],
+                )
+
+    def list_devices(self) -> list[dict]:
+        rows = self.db.query(
+            "SELECT device_id, status, status_since, last_seen_at, last_topic, printer_state, printer_detail, "
+            "printer_since, token_hash IS NOT NULL AS has_token FROM devices ORDER BY device_id"
+        )
+        return [row | {"has_token": bool(row["has_token"])} for row in rows]
 
     def device_for_token_hash(self, token_hash: str) -> str | None:
         row = self.db.execute("SELECT device_id FROM devices WHERE token_hash = ?", [token_hash]).fetchone()

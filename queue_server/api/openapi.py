@@ -94,6 +94,7 @@ def openapi_document() -> dict:
             "figures per local day", _responses("a list of days", 400, 401, 403), security=USER, tags=["stats"],
             params=[{"name": n, "in": "query", "required": True, "schema": {"type": "string", "format": "date"}} for n in ("from", "to")],
         )},
+        "/api/v1/devices": {"get": _op("devices: online/offline since when, last heard from, printer state", _responses("devices", 401, 403), security=USER, tags=["devices"])},
         "/api/v1/rejects": {"get": _op("rejected input: counts per reason and the latest", _responses("rejects", 401, 403), security=USER, tags=["stats"])},
     }
     for action, summary in COUNTER_ACTIONS.items():

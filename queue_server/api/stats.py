@@ -27,3 +27,10 @@ def daily():
 def rejects():
     store = service().store
     return jsonify({"counts": store.reject_counts(), "recent": store.recent_rejects(100)})
+
+
+@bp.get("/devices")
+@require_role("manager")
+def devices():
+    """Every device heard from or given a token: online/offline, last heard, printer state."""
+    return jsonify(service().store.list_devices())

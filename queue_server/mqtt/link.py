@@ -48,6 +48,7 @@ KEYPAD_ACTIONS = {
     "finish": Action.FINISH,
 }
 PUBLISH_WAIT_S = 5.0
+LAST_SEEN_FLUSH_S = 2.0
 
 
 @dataclass
@@ -106,6 +107,8 @@ class ServerLink:
         self._pending_changed = threading.Condition()
         self._worker: threading.Thread | None = None
         self._unsubscribe_service: Callable[[], None] | None = None
+        self._seen_lock = threading.Lock()
+        self._last_seen: dict[str, tuple[datetime, str]] = {}
         self._handlers: dict[contract.Kind, Callable[[contract.Inbound, datetime], None]] = {
             contract.Kind.RATING: self._handle_rating,
             contract.Kind.KEYPAD: self._handle_keypad,
@@ -206,13 +209,19 @@ class ServerLink:
         except contract.PayloadRejected as exc:
             self._reject(now, topic, exc.reason, exc.detail, payload)
             return
+        if inbound.device_id is not None:
+            with self._seen_lock:
+                self._last_seen[inbound.device_id] = (now, topic)
         handler = self._handlers.get(inbound.kind)
         if handler is None:  # a kind the contract has but the server does not act on
             return
         try:
             handler(inbound, now)
         except DomainError as exc:
-            self._reject(now, topic, exc.code, exc.message, payload, inbound.device_id)
+            if exc.status in (400, 404):  # bad input: kept and counted as a reject
+                self._reject(now, topic, exc.code, exc.message, payload, inbound.device_id)
+            else:  # a rule of the centre (queue empty, cap reached…): answered, not a reject
+                log.info("%s from %s refused: %s", inbound.kind, inbound.device_id, exc.code)
 
     def _handle_rating(self, inbound: contract.Inbound, now: datetime) -> None:
         message = inbound.message
@@ -266,13 +275,16 @@ class ServerLink:
 
     def _handle_printer(self, inbound: contract.Inbound, now: datetime) -> None:
         message = inbound.message
-        assert isinstance(message, contract.PrinterEvent)
-        # Not stored yet (no device health table): logged so an operator can see it.
+        assert isinstance(message, contract.PrinterEvent) and inbound.device_id is not None
         level = logging.INFO if message.state == "ok" else logging.WARNING
         log.log(level, "printer of %s: %s %s", inbound.device_id, message.state, message.detail or "")
+        self.service.record_printer_state(inbound.device_id, message.state, message.detail)
 
     def _handle_device_status(self, inbound: contract.Inbound, now: datetime) -> None:
-        log.info("device %s is %s", inbound.device_id, inbound.message or "cleared")
+        if inbound.device_id is None or inbound.message is None:
+            return  # a cleared retained status: the device was removed
+        log.info("device %s is %s", inbound.device_id, inbound.message)
+        self.service.record_device_status(inbound.device_id, str(getattr(inbound.message, "value", inbound.message)))
 
     def _require_counter(self, counter_id: str):
         counter = self.service.config.counter(counter_id)
@@ -325,19 +337,30 @@ class ServerLink:
     def _run_worker(self) -> None:
         while True:
             with self._pending_changed:
-                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop)
+                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop, LAST_SEEN_FLUSH_S)
                 pending, self._pending = self._pending, _Pending()
-                if not pending and self._worker_stop:
-                    return
+                stopping = self._worker_stop
                 self._busy = True
             try:
-                self._publish_state(pending)
+                self._flush_last_seen()
+                if pending:
+                    self._publish_state(pending)
             except Exception:
                 log.exception("failed to publish state")
             finally:
                 with self._pending_changed:
                     self._busy = False
                     self._pending_changed.notify_all()
+            if stopping and not pending:
+                return
+
+    def _flush_last_seen(self) -> None:
+        """When each device was last heard from, written in one batch every few seconds
+        rather than one write per message on the hot path."""
+        with self._seen_lock:
+            last_seen, self._last_seen = self._last_seen, {}
+        if last_seen:
+            self.service.store.devices_seen(last_seen)
 
     def _shutdown_worker(self) -> None:
         """Let the worker publish what is pending, then end it."""
@@ -390,7 +413,7 @@ class ServerLink:
         view = self.service.counter_view(counter_id)
         return contract.CounterState(
             counter=view["counter"], clerk=view["clerk_name"], status=view["status"],
-            ticket=view["ticket"], rating_until=view["rating_until"],
+            ticket=view["ticket"] or view["rating_ticket"], rating_until=view["rating_until"],
         )
 
     def queue_state(self, field_id: str) -> contract.QueueState:

@@ -107,7 +107,7 @@ def start_mqtt(server: Server, data_dir: Path, *, listen_host: str | None = None
     link = ServerLink(server.service, host, port, protocol=protocol, username=username, password=password)
     if mqtt_config.tls:
         link.client.tls_set(ca_certs=mqtt_config.ca_file)
-    link.start()
+    link.start(keep_trying=mqtt_config.mode == "external")
     server.app.extensions["motcua.mqtt_status"] = link.status
     return MqttSide(broker, link, port, protocol)
 

@@ -33,6 +33,7 @@ from ..service import Change, QueueService
 from . import contract
 from .client import (
     DEFAULT_SESSION_EXPIRY_S,
+    BrokerUnreachable,
     MQTTv5,
     MqttClient,
     connect_and_wait,
@@ -123,9 +124,10 @@ class ServerLink:
         """connected / connecting / disconnected, for /healthz."""
         return self._state
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, *, keep_trying: bool = False) -> None:
         """Connect, subscribe and publish the retained state. Raises MqttConnectError when the
-        broker cannot be reached or refuses; afterwards paho reconnects by itself."""
+        broker refuses, or cannot be reached unless `keep_trying`; once connected, paho
+        reconnects by itself."""
         self._stopping = False
         self._worker_stop = False
         self._state = "connecting"
@@ -134,12 +136,28 @@ class ServerLink:
         self._unsubscribe_service = self.service.subscribe(self._on_change)
         try:
             connect_and_wait(self.client, self.host, self.port, timeout=timeout, keepalive=self.keepalive)
+        except BrokerUnreachable:
+            if not keep_trying:
+                self._abandon_start()
+                raise
+            # The server works without the broker (HTTP still issues tickets); paho keeps
+            # trying in the background and everything is published once it connects.
+            log.warning("MQTT broker %s:%d unreachable; retrying in the background", self.host, self.port)
+            self.client.connect_async(self.host, self.port, keepalive=self.keepalive, **self.client.connect_arguments())
+            self.client.loop_start()
+            return
         except Exception:
-            self._shutdown_worker()
-            self._state = "disconnected"
+            self._abandon_start()
             raise
         if not self._subscribed.wait(timeout):
             log.warning("no SUBACK from the broker within %s s", timeout)
+
+    def _abandon_start(self) -> None:
+        if self._unsubscribe_service is not None:
+            self._unsubscribe_service()
+            self._unsubscribe_service = None
+        self._shutdown_worker()
+        self._state = "disconnected"
 
     def stop(self) -> None:
         """Publish `stopped`, flush pending state and leave cleanly (no Last Will)."""

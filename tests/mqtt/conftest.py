@@ -73,7 +73,7 @@ class BrokerUnderTest:
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
     if not mosquitto_available():
-        pytest.skip("mosquitto not installed")
+        pytest.fail("mosquitto is not installed: run `bash scripts/quickstart.sh test` as root to install it")
     broker = MosquittoBroker("127.0.0.1", free_port(), tmp_path / "mosquitto",
                              websockets_port=free_port())
     broker.start()

@@ -51,6 +51,9 @@ class DemoSimulator:
         self.site = svc.config.site.id
         self.host, self.port, self.protocol = mqtt_host, mqtt_port, protocol
         self.speed = speed
+        # Pauses between actions (a citizen reaching for the buttons, a clerk between
+        # citizens) shrink with the speed, relative to the demo's default of 60.
+        self._pace = min(1.0, 60.0 / speed)
         self.mean_arrival_s = mean_arrival_s
         self.kiosk_ids = [f"kiosk-{n:02d}" for n in range(1, kiosks + 1)]
         self.random = random.Random(seed)
@@ -147,7 +150,7 @@ class DemoSimulator:
             try:
                 view = self.service.counter_action(counter_id, Action.NEXT, clerk_id=clerk_id)
             except DomainError:
-                self._stop.wait(2.0)  # nobody waiting: look again shortly
+                self._stop.wait(2.0 * self._pace)  # nobody waiting: look again shortly
                 continue
             field_id = next((t["field"] for t in view["tickets"] if t["status"] == "called"), None)
             if field_id is None:
@@ -160,7 +163,7 @@ class DemoSimulator:
                 return
             self._act(counter_id, Action.FINISH)
             # A short pause while the citizen rates and the next one is called.
-            self._stop.wait(self.random.uniform(3, 8))
+            self._stop.wait(self.random.uniform(3, 8) * self._pace)
 
     def _act(self, counter_id: str, action: Action) -> None:
         try:
@@ -184,7 +187,7 @@ class DemoSimulator:
             rated.add(ticket)
             if self.random.random() < SKIP_RATING:
                 return
-            delay = self.random.uniform(1.5, 6.0)
+            delay = self.random.uniform(1.5, 6.0) * self._pace
             presses = 2 if self.random.random() < DOUBLE_PRESS else 1
             timer = threading.Timer(delay, self._press, args=(client, terminal_id, counter_id, presses))
             timer.daemon = True

@@ -65,9 +65,6 @@ class OpeningPeriod(Strict):
         hours, minutes = self.close.split(":")
         return int(hours) * 60 + int(minutes)
 
-    def weekday_numbers(self) -> set[int]:
-        return {WEEKDAYS.index(day) for day in self.days}
-
 
 DEFAULT_OPENING_HOURS = (
     OpeningPeriod(days=["mon", "tue", "wed", "thu", "fri"], open="07:30", close="11:30"),
@@ -343,8 +340,3 @@ def data_dir_for(config: Config, config_path: str | Path | None) -> Path:
     if not data_dir.is_absolute() and config_path is not None:
         data_dir = Path(config_path).resolve().parent / data_dir
     return data_dir
-
-
-def opening_time(value: str) -> time:
-    hours, minutes = value.split(":")
-    return time(23, 59, 59, 999999) if hours == "24" else time(int(hours), int(minutes))

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from ..config import Config, FieldOfWork
 from .errors import DomainError, InvalidInput, NotFound
@@ -82,17 +84,31 @@ def parse_code(code: str) -> tuple[str, int] | None:
     return code[0], int(code[1:])
 
 
-def is_open_at(config: Config, field: FieldOfWork, at: datetime) -> bool:
-    """Whether the field issues tickets at this instant (local opening hours, weekdays, holidays)."""
-    local = at.astimezone(config.tz)
-    if local.date() in set(config.holidays):
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def within_opening_hours(periods: Iterable, holidays: Iterable[date], tz: ZoneInfo, at: datetime) -> bool:
+    """Whether `at` falls in one of the periods (objects with days, open "HH:MM", close "HH:MM")
+    on a local day that is not a holiday. Used by the server and by kiosks (from state/config)."""
+    local = at.astimezone(tz)
+    if local.date() in set(holidays):
         return False
     minute_of_day = local.hour * 60 + local.minute
-    weekday = local.weekday()
+    weekday = WEEKDAY_NAMES[local.weekday()]
     return any(
-        weekday in period.weekday_numbers() and period.open_minutes <= minute_of_day < period.close_minutes
-        for period in config.hours_for(field)
+        weekday in period.days and _minutes(period.open) <= minute_of_day < _minutes(period.close)
+        for period in periods
     )
+
+
+def is_open_at(config: Config, field: FieldOfWork, at: datetime) -> bool:
+    """Whether the field issues tickets at this instant (local opening hours, weekdays, holidays)."""
+    return within_opening_hours(config.hours_for(field), config.holidays, config.tz, at)
 
 
 def check_issue(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import date, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

@@ -17,7 +17,9 @@ paho callback thread.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -50,6 +52,7 @@ KEYPAD_ACTIONS = {
 }
 PUBLISH_WAIT_S = 5.0
 LAST_SEEN_FLUSH_S = 2.0
+TODAY_MIN_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -179,7 +182,9 @@ class ServerLink:
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until the worker has nothing left to publish (tests, orderly shutdown)."""
         with self._pending_changed:
-            return self._pending_changed.wait_for(lambda: not self._pending and not self._busy, timeout)
+            return self._pending_changed.wait_for(
+                lambda: not self._pending and not self._busy and not self._today_deferred, timeout
+            )
 
     # --- paho callbacks (network thread) ------------------------------------------------------------
 
@@ -351,13 +356,25 @@ class ServerLink:
             self._pending_changed.notify_all()
 
     _busy = False
+    _today_deferred = False
+    _today_published_at = -math.inf
 
     def _run_worker(self) -> None:
         while True:
             with self._pending_changed:
-                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop, LAST_SEEN_FLUSH_S)
+                timeout = LAST_SEEN_FLUSH_S
+                if self._today_deferred:
+                    timeout = max(0.0, TODAY_MIN_INTERVAL_S - (time.monotonic() - self._today_published_at))
+                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop, timeout)
                 pending, self._pending = self._pending, _Pending()
                 stopping = self._worker_stop
+                # Today's figures are the costly part: published at most once per interval,
+                # so a burst of presses is not slowed by recomputing them after each one.
+                pending.today |= self._today_deferred
+                recent = time.monotonic() - self._today_published_at < TODAY_MIN_INTERVAL_S
+                self._today_deferred = pending.today and recent and not stopping
+                if self._today_deferred:
+                    pending.today = False
                 self._busy = True
             try:
                 self._flush_last_seen()
@@ -399,6 +416,7 @@ class ServerLink:
         for field_id in sorted(pending.fields):
             self._publish(contract.topic_queue_state(self.site, field_id), self.queue_state(field_id))
         if pending.today:
+            self._today_published_at = time.monotonic()
             self._publish(contract.topic_today(self.site), contract.TodayState.model_validate(self.service.stats_today()))
 
     def _publish(self, topic: str, message: contract.Message) -> None:

@@ -101,6 +101,24 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_kiosk_ticket(args) -> int:
+    from kiosk.settings import KioskMqtt, load_kiosk_settings
+    from kiosk.ticket.run import run_ticket_kiosk
+
+    overrides: dict = {"device": args.device, "site": args.site}
+    try:
+        settings = load_kiosk_settings(args.config, **overrides)
+        if args.mqtt_host or args.mqtt_port:
+            mqtt = settings.mqtt.model_dump() | {k: v for k, v in (("host", args.mqtt_host), ("port", args.mqtt_port)) if v}
+            settings = settings.model_copy(update={"mqtt": KioskMqtt.model_validate(mqtt)})
+        if args.windowed:
+            settings = settings.model_copy(update={"screen": settings.screen.model_copy(update={"fullscreen": False})})
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return run_ticket_kiosk(settings)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -131,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override [server].host")
     serve.add_argument("--port", type=int, help="override [server].port")
     serve.set_defaults(handler=cmd_serve)
+
+    kiosk = commands.add_parser("kiosk", help="the Kivy kiosk apps").add_subparsers(dest="kiosk_command", required=True)
+    kiosk_ticket = kiosk.add_parser("ticket", help="the ticket kiosk (touchscreen, prints tickets)")
+    kiosk_ticket.add_argument("--device", required=True, help="this kiosk's device id, e.g. kiosk-01")
+    kiosk_ticket.add_argument("--config", help="the kiosk's settings (TOML): site, broker, printer, screen")
+    kiosk_ticket.add_argument("--site", help="site id (overrides the settings file)")
+    kiosk_ticket.add_argument("--mqtt-host", help="broker host (overrides the settings file)")
+    kiosk_ticket.add_argument("--mqtt-port", type=int, help="broker port (overrides the settings file)")
+    kiosk_ticket.add_argument("--windowed", action="store_true", help="a window instead of full screen")
+    kiosk_ticket.set_defaults(handler=cmd_kiosk_ticket)
 
     check = commands.add_parser("check-config", help="validate a config file; exit 1 on error")
     check.add_argument("file")

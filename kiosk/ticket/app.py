@@ -40,6 +40,7 @@ TEXTS = {
                 "No connection to the server — retrying. Tickets cannot be issued right now."),
     "starting": ("Đang kết nối…", "Connecting…"),
     "waiting_count": ("Đang chờ: {n} · khoảng {m} phút", "Waiting: {n} · about {m} min"),
+    "waiting_none": ("Không phải chờ", "No waiting"),
     "closed": ("Tạm dừng tiếp nhận", "Closed for now"),
     "outside_hours": ("Ngoài giờ làm việc", "Outside opening hours"),
     "holiday": ("Nghỉ lễ", "Public holiday"),
@@ -201,8 +202,10 @@ def create_app(kiosk: TicketKiosk, *, size: tuple[int, int] | None = None):
                 name = tile.name_vi if self.lang == "vi" else tile.name_en
                 if not tile.available:
                     detail = text(tile.reason or "closed", self.lang)
+                elif tile.waiting == 0:
+                    detail = text("waiting_none", self.lang)
                 elif tile.waiting is not None:
-                    detail = text("waiting_count", self.lang, n=tile.waiting, m=tile.est_wait_min or 0)
+                    detail = text("waiting_count", self.lang, n=tile.waiting, m=max(1, tile.est_wait_min or 0))
                 else:
                     detail = ""
                 label = f"[b]{tile.letter} · {name}[/b]\n[size={round(self.tile_font_px * 0.7)}]{detail}[/size]"

@@ -117,7 +117,7 @@ def test_home_screen_shows_centre_fields_and_waiting(world) -> None:
     assert "Trung tâm Phục vụ hành chính công" in texts
     assert "Chạm vào lĩnh vực để lấy số thứ tự" in texts
     labels = {field: tile.text for field, tile in tiles(world).items()}
-    assert "Đất đai" in labels["dat-dai"] and "Đang chờ: 0" in labels["dat-dai"]
+    assert "Đất đai" in labels["dat-dai"] and "Không phải chờ" in labels["dat-dai"]
     # A closed field is shown as such and cannot be touched.
     assert "Tạm dừng tiếp nhận" in labels["chung-thuc"] and tiles(world)["chung-thuc"].disabled
     assert world.app.tile_font_px >= 32

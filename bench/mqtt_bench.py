@@ -437,10 +437,13 @@ def prepare_served_tickets(server: RunningServer, count: int, devices: int) -> P
             counter = counters[i % len(counters)]
             field_id = counter.fields[(i // len(counters)) % len(counter.fields)]
             numbers[field_id] += 1
-            ticket = ticket_rules.new_ticket(new_ticket_id(), config.field(field_id), numbers[field_id], now, config,
-                                             device_id="bench-prep")
-            ticket = ticket_rules.call(ticket, counter.id, clerk_of[counter.id], now)
-            ticket = ticket_rules.finish(ticket, now)
+            # Each counter finished one ticket every 15 s: the presses are spread as real ones
+            # are (a burst at one counter is flagged as misuse by the server).
+            finished = now - timedelta(seconds=15 * (i // len(counters)))
+            ticket = ticket_rules.new_ticket(new_ticket_id(), config.field(field_id), numbers[field_id],
+                                             finished - timedelta(seconds=90), config, device_id="bench-prep")
+            ticket = ticket_rules.call(ticket, counter.id, clerk_of[counter.id], finished - timedelta(seconds=60))
+            ticket = ticket_rules.finish(ticket, finished)
             store.insert_ticket(ticket)
             device = device_ids[i % devices]
             msg_id = f"{device}:1:{i}"

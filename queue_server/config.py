@@ -160,6 +160,8 @@ class RatingConfig(Strict):
     levels: list[RatingLevel] = Field(default_factory=lambda: list(DEFAULT_RATING_LEVELS), min_length=2, max_length=5)
     window_s: int = Field(default=120, ge=10, le=3600, description="seconds after finishing in which a press counts")
     reasons: list[PriorityReason] = Field(default_factory=list, description="reason chips after a bad rating")
+    burst_presses: int = Field(default=5, ge=2, le=100, description="this many presses at one counter…")
+    burst_window_s: int = Field(default=10, ge=1, le=600, description="…within this many seconds: misuse")
 
     @model_validator(mode="after")
     def _consistent(self) -> "RatingConfig":

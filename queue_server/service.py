@@ -16,10 +16,10 @@ from .domain.counters import Action, CounterState, apply_action
 from .domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from .domain.figures import calendar_of, period_figures
 from .domain.history import rebuild
-from .domain.ratings import Rating, judge_press
+from .domain.ratings import Rating, judge_press, when_pressed
 from .domain.tickets import Ticket, TicketStatus
 from .domain.timeutil import Clock, SystemClock, local_day
-from .store import Store, snapshot
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,12 @@ class QueueService:
         return unsubscribe
 
     def _notify(self, changes: list[Change]) -> None:
+        """Tell listeners; inside a caller's transaction (a batch), only once it commits."""
+        if self.store.after_commit(lambda: self._fire(changes)):
+            return
+        self._fire(changes)
+
+    def _fire(self, changes: list[Change]) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)
         for change in changes:
@@ -76,7 +82,7 @@ class QueueService:
                     log.exception("listener failed on %s", change.kind)
 
     def _history(self, at: datetime, kind: str, subject: str, record: object, actor: str | None) -> None:
-        self.store.append_history(at, local_day(at, self.config.tz), kind, subject, snapshot(record), actor)
+        self.store.append_history(at, local_day(at, self.config.tz), kind, subject, record, actor)
 
     # --- tickets --------------------------------------------------------------------------------
 
@@ -277,19 +283,24 @@ class QueueService:
             candidate_id = ticket_id or state.rating_ticket_id
             candidate = self.store.get_ticket(candidate_id) if candidate_id else None
             already = candidate is not None and self.store.has_counted_rating(candidate.id)
+            pressed_at = when_pressed(candidate, now, ticket_id, device_at)
+            window = timedelta(seconds=self.config.rating.burst_window_s)
+            recent = self.store.count_presses(counter_id, pressed_at - window, pressed_at)
             rating, new_state = judge_press(
                 self.config, state,
                 level=level, received_at=now, named_ticket_id=ticket_id, candidate=candidate,
                 candidate_already_rated=already, device_at=device_at, reasons=reasons,
-                dossier_code=dossier_code, device_id=device_id, msg_id=msg_id,
+                dossier_code=dossier_code, device_id=device_id, msg_id=msg_id, recent_presses=recent,
             )
             rating_id = self.store.insert_rating(rating)
             if new_state != state:
                 self.store.save_counter_state(new_state, now)
             self._history(now, "rating_recorded", str(rating_id), rating, device_id)
             view = _rating_view(rating_id, rating)
-            counter = self.counter_view(counter_id, new_state)
-        self._notify([Change("rating", view), Change("counter", counter)])
+            changes = [Change("rating", view)]
+            if new_state != state:  # the counter leaves "rating" once its ticket is rated
+                changes.append(Change("counter", self.counter_view(counter_id, new_state)))
+        self._notify(changes)
         return view, True
 
     # --- devices --------------------------------------------------------------------------------

@@ -185,3 +185,18 @@ def test_ticket_ids_are_safe_everywhere_they_travel(service):
     assert all(re.fullmatch(r"[a-z2-7]{16}", ticket_id) for ticket_id in ids)
     accept = TypeAdapter(TicketRef).validate_python
     assert all(accept(ticket_id) == ticket_id for ticket_id in ids)
+
+
+def test_ratings_stuffed_in_a_burst_are_flagged_not_counted(service, clock):
+    """A clerk finishing five tickets in ten seconds and pressing each time is not five citizens."""
+    for _ in range(6):
+        service.issue_ticket("dat-dai")
+    results = []
+    service.counter_action("quay-1", Action.NEXT, clerk_id="nguyen-van-an")
+    for n in range(6):
+        clock.advance(seconds=1)
+        service.counter_action("quay-1", Action.NEXT if n < 5 else Action.FINISH)
+        results.append(service.record_rating("quay-1", "very_satisfied", msg_id=f"stuff:{n}")[0])
+    assert [r["counted"] for r in results] == [True, True, True, True, False, False]
+    assert [r["flag"] for r in results[4:]] == ["burst", "burst"]
+    assert service.stats_today()["ratings"]["flagged_by_reason"] == {"burst": 2}

@@ -63,6 +63,7 @@ def rating_from_snapshot(data: dict) -> Rating:
         device_at=_dt(data.get("device_at")),
         device_id=data.get("device_id"),
         msg_id=data.get("msg_id"),
+        pressed_at=_dt(data.get("pressed_at")),
     )
 
 

@@ -21,6 +21,7 @@ class MisuseFlag(StrEnum):
     ALREADY_RATED = "already_rated"  # the ticket already has its counted rating
     AFTER_WINDOW = "after_window"  # pressed after the rating window closed
     WRONG_TICKET = "wrong_ticket"  # names a ticket not finished at this counter
+    BURST = "burst"  # one of many presses at a counter within a few seconds
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Rating:
     device_at: datetime | None = None
     device_id: str | None = None
     msg_id: str | None = None
+    pressed_at: datetime | None = None  # when it is judged to have happened (see when_pressed)
 
 
 def validate_press(config: Config, counter_id: str, level: str, reasons: list[str] | None) -> None:
@@ -68,48 +70,78 @@ def judge_press(
     dossier_code: str | None = None,
     device_id: str | None = None,
     msg_id: str | None = None,
+    recent_presses: int = 0,
 ) -> tuple[Rating, CounterState]:
     """Decide whether a press counts, and bind it to its ticket and clerk.
 
     `candidate` is the ticket named in the press, or else the one the counter awaits a rating
     for (`state.rating_ticket_id`). A press counts only when that ticket was finished at this
-    counter, has no counted rating yet and the press falls within the rating window.
+    counter, has no counted rating yet and the press falls within the rating window, and
+    `recent_presses` (presses at this counter in the `burst_window_s` before `when_pressed`)
+    is not a burst.
     """
     validate_press(config, state.counter_id, level, reasons)
-    press = Rating(
+    flag, state = _flag_for(config, state, received_at, named_ticket_id, candidate, candidate_already_rated,
+                            device_at, recent_presses)
+    bound = candidate is not None
+    return Rating(
+        pressed_at=when_pressed(candidate, received_at, named_ticket_id, device_at),
         counter_id=state.counter_id,
         level=level,
         received_at=received_at,
         day=received_at.astimezone(config.tz).date(),
-        counted=False,
+        counted=flag is None,
+        flag=flag,
+        ticket_id=candidate.id if bound else None,
+        clerk_id=candidate.clerk_id if bound else None,
+        field_id=candidate.field_id if bound else None,
         reasons=tuple(reasons or ()),
         device_at=device_at,
         device_id=device_id,
         msg_id=msg_id,
         dossier_code=dossier_code,
-    )
-    if candidate is None:
-        flag = MisuseFlag.WRONG_TICKET if named_ticket_id else MisuseFlag.NOTHING_TO_RATE
-        return dataclasses.replace(press, flag=flag, ticket_id=None), state
+    ), state
 
-    press = dataclasses.replace(press, ticket_id=candidate.id, clerk_id=candidate.clerk_id, field_id=candidate.field_id)
+
+def _flag_for(
+    config: Config,
+    state: CounterState,
+    received_at: datetime,
+    named_ticket_id: str | None,
+    candidate: Ticket | None,
+    candidate_already_rated: bool,
+    device_at: datetime | None,
+    recent_presses: int,
+) -> tuple[MisuseFlag | None, CounterState]:
+    """Why a press does not count (None: it counts), and the counter after it."""
+    if candidate is None:
+        return (MisuseFlag.WRONG_TICKET if named_ticket_id else MisuseFlag.NOTHING_TO_RATE), state
     if (
         candidate.status is not TicketStatus.FINISHED
         or candidate.counter_id != state.counter_id
         or candidate.finished_at is None
     ):
-        return dataclasses.replace(press, flag=MisuseFlag.WRONG_TICKET), state
-    pressed_at = press_time(candidate.finished_at, received_at, device_at if named_ticket_id else None)
+        return MisuseFlag.WRONG_TICKET, state
+    pressed_at = when_pressed(candidate, received_at, named_ticket_id, device_at)
     in_window = pressed_at <= candidate.finished_at + timedelta(seconds=config.rating.window_s)
     if candidate_already_rated:
         # Long after a rated service, an unnamed press has nothing to rate rather than repeating.
-        flag = MisuseFlag.ALREADY_RATED if (named_ticket_id or in_window) else MisuseFlag.NOTHING_TO_RATE
-        return dataclasses.replace(press, flag=flag), state
+        return (MisuseFlag.ALREADY_RATED if (named_ticket_id or in_window) else MisuseFlag.NOTHING_TO_RATE), state
     if not in_window:
-        return dataclasses.replace(press, flag=MisuseFlag.AFTER_WINDOW), state
+        return MisuseFlag.AFTER_WINDOW, state
+    if recent_presses >= config.rating.burst_presses - 1:
+        # Many presses at one counter in a few seconds is someone stuffing, not citizens rating.
+        return MisuseFlag.BURST, state
     if state.rating_ticket_id == candidate.id:
         state = dataclasses.replace(state, rating_done=True)
-    return dataclasses.replace(press, counted=True), state
+    return None, state
+
+
+def when_pressed(candidate: Ticket | None, received_at: datetime, named_ticket_id: str | None, device_at: datetime | None) -> datetime:
+    """The instant a press is judged at (window and bursts): see press_time."""
+    if candidate is None or candidate.finished_at is None:
+        return received_at
+    return press_time(candidate.finished_at, received_at, device_at if named_ticket_id else None)
 
 
 def press_time(finished_at: datetime, received_at: datetime, device_at: datetime | None) -> datetime:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,19 @@ KEYPAD_ACTIONS = {
 PUBLISH_WAIT_S = 5.0
 LAST_SEEN_FLUSH_S = 2.0
 TODAY_MIN_INTERVAL_S = 1.0
+TODAY_COST_FACTOR = 10
+INGEST_BATCH_MAX = 500
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """A received message waiting for the ingest thread."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    generation: int
 
 
 @dataclass
@@ -111,6 +125,11 @@ class ServerLink:
         self._pending_changed = threading.Condition()
         self._worker: threading.Thread | None = None
         self._unsubscribe_service: Callable[[], None] | None = None
+        self.client.manual_ack_set(True)
+        self._inbox: queue.Queue[_Inbound] = queue.Queue()
+        self._generation = 0
+        self._ingest_stop = threading.Event()
+        self._ingest_thread: threading.Thread | None = None
         self._seen_lock = threading.Lock()
         self._last_seen: dict[str, tuple[datetime, str]] = {}
         self._handlers: dict[contract.Kind, Callable[[contract.Inbound, datetime], None]] = {
@@ -136,6 +155,9 @@ class ServerLink:
         self._state = "connecting"
         self._worker = threading.Thread(target=self._run_worker, name="mqtt-state", daemon=True)
         self._worker.start()
+        self._ingest_stop.clear()
+        self._ingest_thread = threading.Thread(target=self._run_ingest, name="mqtt-ingest", daemon=True)
+        self._ingest_thread.start()
         self._unsubscribe_service = self.service.subscribe(self._on_change)
         try:
             connect_and_wait(self.client, self.host, self.port, timeout=timeout, keepalive=self.keepalive)
@@ -155,7 +177,23 @@ class ServerLink:
         if not self._subscribed.wait(timeout):
             log.warning("no SUBACK from the broker within %s s", timeout)
 
+    def _stop_ingest(self) -> None:
+        """Finish what was received (acked or, if the connection is gone, redelivered later)."""
+        self._ingest_stop.set()
+        if self._ingest_thread is not None:
+            self._ingest_thread.join(timeout=10)
+            self._ingest_thread = None
+        leftover = []
+        while True:
+            try:
+                leftover.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        if leftover:
+            self._ingest(leftover)
+
     def _abandon_start(self) -> None:
+        self._stop_ingest()
         if self._unsubscribe_service is not None:
             self._unsubscribe_service()
             self._unsubscribe_service = None
@@ -165,6 +203,7 @@ class ServerLink:
     def stop(self) -> None:
         """Publish `stopped`, flush pending state and leave cleanly (no Last Will)."""
         self._stopping = True
+        self._stop_ingest()
         if self._unsubscribe_service is not None:
             self._unsubscribe_service()
             self._unsubscribe_service = None
@@ -194,6 +233,7 @@ class ServerLink:
             self._state = "connecting"
             log.warning("broker refused the connection: %s", reason)
             return
+        self._generation += 1  # acks owed on an earlier connection are not sent on this one
         self._state = "connected"
         log.info("MQTT connected (session present: %s)", flags.session_present)
         # Subscribing again is harmless with a persistent session and needed without one.
@@ -216,14 +256,43 @@ class ServerLink:
         self._subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        topic, payload = message.topic, bytes(message.payload)
-        try:
-            self._handle(topic, payload)
-        except Exception as exc:  # the network thread must survive anything a message causes
-            log.exception("failed to handle MQTT message on %s", topic)
-            self._reject(self.service.now(), topic, "internal_error", repr(exc), payload)
+        # Only queued here: the ingest thread applies messages in batches and acknowledges
+        # each one to the broker after the batch is committed (manual acks), so a crash
+        # loses nothing and a redelivery is dropped by its msg_id.
+        self._inbox.put(_Inbound(message.topic, bytes(message.payload), message.mid, message.qos, self._generation))
 
     # --- inbound ----------------------------------------------------------------------------------
+
+    def _run_ingest(self) -> None:
+        while not self._ingest_stop.is_set():
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < INGEST_BATCH_MAX:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            self._ingest(batch)
+
+    def _ingest(self, batch: list[_Inbound]) -> None:
+        try:
+            with self.service.store.write():
+                for item in batch:
+                    try:
+                        self._handle(item.topic, item.payload)
+                    except Exception as exc:  # nothing a message causes may stop ingestion
+                        log.exception("failed to handle MQTT message on %s", item.topic)
+                        self._reject(self.service.now(), item.topic, "internal_error", repr(exc), item.payload)
+        except Exception:
+            # The batch did not commit: no acks, so the broker delivers it all again.
+            log.exception("an MQTT batch of %d messages failed to commit", len(batch))
+            return
+        for item in batch:
+            if item.qos > 0 and item.generation == self._generation:
+                self.client.ack(item.mid, item.qos)
 
     def _handle(self, topic: str, payload: bytes) -> None:
         now = self.service.now()
@@ -239,7 +308,8 @@ class ServerLink:
         if handler is None:  # a kind the contract has but the server does not act on
             return
         try:
-            handler(inbound, now)
+            with self.service.store.savepoint():  # a refused message leaves no trace of its own
+                handler(inbound, now)
         except DomainError as exc:
             if exc.status in (400, 404):  # bad input: kept and counted as a reject
                 self._reject(now, topic, exc.code, exc.message, payload, inbound.device_id)
@@ -269,8 +339,6 @@ class ServerLink:
                 return
             store.remember_message(message.msg_id, "keypad", inbound.device_id, now)
             self.service.counter_action(message.counter, KEYPAD_ACTIONS[message.action])
-        # The service notified before our outer transaction committed: read the state again now.
-        self._mark(today=True, counters={counter.id}, fields=set(counter.fields))
 
     def _handle_ticket_request(self, inbound: contract.Inbound, now: datetime) -> None:
         message = inbound.message
@@ -293,8 +361,9 @@ class ServerLink:
             issued_at=view["issued_at"],
             url=(public_url.rstrip("/") + view["url"]) if public_url else view["url"],
         )
-        self._publish(contract.topic_ticket_response(self.site, device),
-                      contract.TicketResponse(transaction=message.transaction, status="ok", data=data))
+        response = contract.TicketResponse(transaction=message.transaction, status="ok", data=data)
+        # Answered once the ticket is committed: a kiosk never shows a ticket that could vanish.
+        self.service.store.after_commit(lambda: self._publish(contract.topic_ticket_response(self.site, device), response))
 
     def _handle_printer(self, inbound: contract.Inbound, now: datetime) -> None:
         message = inbound.message
@@ -364,14 +433,14 @@ class ServerLink:
             with self._pending_changed:
                 timeout = LAST_SEEN_FLUSH_S
                 if self._today_deferred:
-                    timeout = max(0.0, TODAY_MIN_INTERVAL_S - (time.monotonic() - self._today_published_at))
+                    timeout = max(0.0, self._today_interval() - (time.monotonic() - self._today_published_at))
                 self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop, timeout)
                 pending, self._pending = self._pending, _Pending()
                 stopping = self._worker_stop
                 # Today's figures are the costly part: published at most once per interval,
                 # so a burst of presses is not slowed by recomputing them after each one.
                 pending.today |= self._today_deferred
-                recent = time.monotonic() - self._today_published_at < TODAY_MIN_INTERVAL_S
+                recent = time.monotonic() - self._today_published_at < self._today_interval()
                 self._today_deferred = pending.today and recent and not stopping
                 if self._today_deferred:
                     pending.today = False
@@ -416,8 +485,16 @@ class ServerLink:
         for field_id in sorted(pending.fields):
             self._publish(contract.topic_queue_state(self.site, field_id), self.queue_state(field_id))
         if pending.today:
-            self._today_published_at = time.monotonic()
+            started = self._today_published_at = time.monotonic()
             self._publish(contract.topic_today(self.site), contract.TodayState.model_validate(self.service.stats_today()))
+            self._today_cost_s = time.monotonic() - started
+
+    _today_cost_s = 0.0
+
+    def _today_interval(self) -> float:
+        """At least a second between two state/today, and never more than a tenth of the time
+        spent recomputing them: a busy day's figures must not starve the ingestion."""
+        return max(TODAY_MIN_INTERVAL_S, TODAY_COST_FACTOR * self._today_cost_s)
 
     def _publish(self, topic: str, message: contract.Message) -> None:
         definition, _ = contract.match_topic(self.site, topic)

@@ -22,10 +22,11 @@ def finished_at_counter():
     return done.tickets[0], done.counter
 
 
-def press(state, ticket, *, after_s=10, already=False, named=None, device_at=None, level="satisfied"):
+def press(state, ticket, *, after_s=10, already=False, named=None, device_at=None, level="satisfied", recent=0):
     return judge_press(
         CONFIG, state, level=level, received_at=FINISHED_AT + timedelta(seconds=after_s),
         named_ticket_id=named, candidate=ticket, candidate_already_rated=already, device_at=device_at,
+        recent_presses=recent,
     )
 
 
@@ -97,3 +98,11 @@ def test_level_scores_scale_best_to_worst():
         {"id": f"l{i}", "name": {"vi": f"Mức {i}", "en": f"Level {i}"}, "colour": "#000000", "satisfied": i < 3} for i in range(5)
     ]})
     assert [level_score(five.rating, f"l{i}") for i in range(5)] == [100.0, 75.0, 50.0, 25.0, 0.0]
+
+
+def test_a_burst_of_presses_at_one_counter_is_flagged():
+    ticket, state = finished_at_counter()
+    rating, _ = press(state, ticket, recent=CONFIG.rating.burst_presses - 2)
+    assert rating.counted
+    rating, _ = press(state, ticket, recent=CONFIG.rating.burst_presses - 1)
+    assert not rating.counted and rating.flag is MisuseFlag.BURST

@@ -42,6 +42,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.motcua-stamp 2>/dev/null)" != "$
   echo "$stamp_want" > .venv/.motcua-stamp
 fi
 
+# ESPHome (for validating the button-box configs) pins an old paho-mqtt: its own venv.
+if [ "$mode" = test ]; then bash scripts/setup-esphome.sh; fi
+
 # 3. Run.
 if [ "$mode" = demo ]; then
   exec .venv/bin/motcua demo "$@"

@@ -1,0 +1,1 @@
+"""Tests of the device configs in firmware_config/."""

@@ -179,11 +179,15 @@ class QueueService:
     def queue_state(self, field_id: str) -> dict:
         day = self.today()
         waiting, priority_waiting = self.store.count_waiting(day, field_id)
+        field = self.config.field(field_id)
+        cap = field.daily_cap if field else None
         return {
             "field": field_id,
             "waiting": waiting,
             "priority_waiting": priority_waiting,
             "est_wait_s": self._estimate(field_id, waiting, day),
+            # Numbers run 1, 2, 3… each day, so the highest is the count issued.
+            "cap_reached": cap is not None and self.store.highest_number(day, field_id) >= cap,
         }
 
     # --- counters -------------------------------------------------------------------------------

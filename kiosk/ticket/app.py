@@ -116,6 +116,7 @@ def create_app(kiosk: TicketKiosk, *, size: tuple[int, int] | None = None):
         done_text = StringProperty("")
         message_text = StringProperty("")
         tile_columns = NumericProperty(3)
+        portrait = BooleanProperty(False)
         tile_font_px = NumericProperty(34)
         header_font_px = NumericProperty(28)
         header_px = NumericProperty(80)
@@ -152,7 +153,7 @@ def create_app(kiosk: TicketKiosk, *, size: tuple[int, int] | None = None):
 
         def _resize(self):
             width, height = Window.size
-            portrait = height > width
+            portrait = self.portrait = height > width
             self.tile_columns = 2 if portrait or width < 1200 else 3
             # Readable at arm's length: tile text at least 32 px on a 1024×600 screen.
             self.tile_font_px = max(32, round(min(width, height) / 17))

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
 from queue_server.domain.tickets import within_opening_hours
 from queue_server.mqtt import contract
 from queue_server.mqtt.client import MQTTv5, MQTTv311, make_client
@@ -139,8 +142,10 @@ class TicketKiosk:
         client.publish(contract.topic_device_status(self.site, self.device), contract.Status.ONLINE.value, qos=1, retain=True)
         client.subscribe(contract.device_subscriptions(self.site, self.device))
         with self._lock:
-            if self._pending is not None:  # a request made while offline goes out now
-                client.publish(contract.topic_ticket_request(self.site, self.device), self._pending.payload, qos=1)
+            if self._pending is not None and not self._pending.done:  # made while offline: goes out now
+                if self._pending.timer:
+                    self._pending.timer.cancel()
+                self._send(self._pending)
         self.on_update()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
@@ -182,6 +187,8 @@ class TicketKiosk:
             reason = None
             if field_info.closed:
                 reason = "closed"
+            elif queue is not None and queue.cap_reached:
+                reason = "cap_reached"
             elif now.astimezone(tz).date() in set(config.holidays):
                 reason = "holiday"
             elif not within_opening_hours(hours, config.holidays, tz, now):
@@ -222,8 +229,16 @@ class TicketKiosk:
             return transaction
 
     def _send(self, pending: _Pending) -> None:
-        # QoS 1: paho keeps it while disconnected and sends it on reconnect as well.
-        self.client.publish(contract.topic_ticket_request(self.site, self.device), pending.payload, qos=1)
+        # QoS 1: paho keeps it while disconnected and sends it on reconnect as well. With
+        # MQTT 5 the request expires when the kiosk gives up, so a server coming back later
+        # does not issue a ticket that nobody is holding.
+        properties = None
+        if self.client.is_mqtt5:
+            remaining = self.settings.requests.give_up_after_s - (time.monotonic() - pending.started)
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = max(1, math.ceil(remaining))
+        self.client.publish(contract.topic_ticket_request(self.site, self.device), pending.payload, qos=1,
+                            properties=properties)
         pending.timer = threading.Timer(self.settings.requests.retry_every_s, self._retry, args=(pending,))
         pending.timer.daemon = True
         pending.timer.start()

@@ -301,6 +301,7 @@ class QueueState(Message):
     priority_waiting: Count
     est_wait_s: Count
     last_called: TicketRef | None = None
+    cap_reached: bool = False  # today's daily cap of the field is used up
 
 
 # state/today: the figures of GET /api/v1/stats/today (queue_server/domain/figures.py).

@@ -533,7 +533,7 @@ class ServerLink:
         view = self.service.queue_state(field_id)
         return contract.QueueState(
             field=view["field"], waiting=view["waiting"], priority_waiting=view["priority_waiting"],
-            est_wait_s=int(view["est_wait_s"]),
+            est_wait_s=int(view["est_wait_s"]), cap_reached=view["cap_reached"],
         )
 
 

@@ -119,6 +119,22 @@ def cmd_kiosk_ticket(args) -> int:
     return run_ticket_kiosk(settings)
 
 
+def cmd_kiosk_rating(args) -> int:
+    from kiosk.rating.run import run_rating_terminal
+    from kiosk.rating.settings import load_rating_settings
+
+    mqtt = {key: value for key, value in (("host", args.mqtt_host), ("port", args.mqtt_port)) if value is not None}
+    try:
+        settings = load_rating_settings(
+            args.config, device=args.device, site=args.site, counter=args.counter, outbox=args.outbox,
+            mqtt=mqtt or None, screen={"fullscreen": False} if args.windowed else None,
+        )
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return run_rating_terminal(settings)
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -159,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk_ticket.add_argument("--mqtt-port", type=int, help="broker port (overrides the settings file)")
     kiosk_ticket.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     kiosk_ticket.set_defaults(handler=cmd_kiosk_ticket)
+    kiosk_rating = kiosk.add_parser("rating", help="the rating terminal at a counter (citizens rate the clerk)")
+    kiosk_rating.add_argument("--device", required=True, help="this terminal's device id, e.g. rating-03")
+    kiosk_rating.add_argument("--config", help="the terminal's settings (TOML): site, counter, broker, screen, outbox")
+    kiosk_rating.add_argument("--site", help="site id (overrides the settings file)")
+    kiosk_rating.add_argument("--counter", help="the counter it rates, e.g. quay-3 (overrides the settings file)")
+    kiosk_rating.add_argument("--outbox", help="SQLite file keeping presses until the broker has them")
+    kiosk_rating.add_argument("--mqtt-host", help="broker host (overrides the settings file)")
+    kiosk_rating.add_argument("--mqtt-port", type=int, help="broker port (overrides the settings file)")
+    kiosk_rating.add_argument("--windowed", action="store_true", help="a window instead of full screen")
+    kiosk_rating.set_defaults(handler=cmd_kiosk_rating)
 
     check = commands.add_parser("check-config", help="validate a config file; exit 1 on error")
     check.add_argument("file")
@@ -179,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     token_create.add_argument("--device", required=True)
     token_create.add_argument("--config", required=True, help="site config (TOML)")
     token_create.set_defaults(handler=cmd_token_create)
+
+    from firmware_config.cli import add_cli
+
+    add_cli(commands)  # provision, backup, restore
     return parser
 
 

@@ -123,6 +123,16 @@ def run_http(server: Server, host: str, port: int) -> None:
         raise KeyboardInterrupt  # systemd's SIGTERM: leave the same orderly way as Ctrl-C
 
     signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _serve(server, host, port, waitress)
+    finally:
+        # Open board streams hold a thread each: end them before the store goes away.
+        hub = server.app.extensions.get("motcua.board_hub")
+        if hub is not None:
+            hub.close_all()
+
+
+def _serve(server: Server, host: str, port: int, waitress) -> None:
     waitress.serve(
         server.app,
         host=host,

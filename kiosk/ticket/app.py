@@ -149,6 +149,7 @@ def create_app(kiosk: TicketKiosk, *, size: tuple[int, int] | None = None):
             self.kiosk.start()
 
         def on_stop(self):
+            self.kiosk.on_update = lambda: None  # no refresh queued for an app that has stopped
             self.kiosk.stop()
 
         def _resize(self):

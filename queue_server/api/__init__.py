@@ -143,9 +143,11 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
     app.extensions["motcua.service"] = svc
     app.extensions["motcua.mqtt_status"] = mqtt_status or (lambda: "disabled")
 
+    from display_board import board
+
     from . import auth, counters, dossiers, health, stats, tickets
 
-    for module in (health, auth, tickets, counters, dossiers, stats):
+    for module in (health, auth, tickets, counters, dossiers, stats, board):
         app.register_blueprint(module.bp)
 
     @app.before_request

@@ -96,6 +96,19 @@ def openapi_document() -> dict:
         )},
         "/api/v1/devices": {"get": _op("devices: online/offline since when, last heard from, printer state", _responses("devices", 401, 403), security=USER, tags=["devices"])},
         "/api/v1/rejects": {"get": _op("rejected input: counts per reason and the latest", _responses("rejects", 401, 403), security=USER, tags=["stats"])},
+        "/board": {"get": _op("lobby board page (HTML; ?notice= scrolling text, ?voice=vi,en languages spoken, ?style=number|digits)", _responses("HTML page"), tags=["board"])},
+        "/board/stream": {"get": _op(
+            "the boards' server-sent events (text/event-stream): `snapshot` on every connection, then `counter`, `call`, `queue` "
+            "as they happen and `today` (the board's part of /api/v1/stats/today) at most once a second; heartbeat comments", _responses("event stream"), tags=["board"],
+        )},
+        "/board/voice/{code}/{counter_id}.wav": {"get": _op(
+            "the spoken call of a ticket issued today to a counter (WAV by espeak-ng, cached; ?lang=vi|en, ?style=number|digits)",
+            _responses("audio/wav", 400, 404) | {"503": {"description": "no speech synthesiser", **_json(ERROR)}}, tags=["board"],
+            params=[_path_param("code", "ticket code, e.g. A015"), _path_param("counter_id", "counter id")],
+        )},
+        "/board/static/{filename}": {"get": _op("the pages' scripts, styles and chime", _responses("file", 404), tags=["board"], params=[_path_param("filename", "file name")])},
+        "/counter/{counter_id}": {"get": _op("a counter's own display (HTML): the number being served and the clerk", _responses("HTML page", 404), tags=["board"], params=[_path_param("counter_id", "counter id")])},
+        "/console": {"get": _op("clerk console (HTML; it signs in with /api/v1/login and acts through the counter and dossier endpoints)", _responses("HTML page"), tags=["board"])},
     }
     for action, summary in COUNTER_ACTIONS.items():
         paths[f"/api/v1/counters/{{counter_id}}/{action}"] = {"post": _op(

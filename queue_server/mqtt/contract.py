@@ -293,6 +293,9 @@ class CounterState(Message):
     status: Literal["idle", "serving", "rating", "closed"]
     ticket: TicketRef | None = None  # display code being served or waiting for its rating
     rating_until: Time | None = None
+    # The ticket (id) a press at this counter rates now, also while the next one is served:
+    # a terminal names it so that a press delivered late still binds to the right ticket.
+    rating_ticket_id: TicketRef | None = None
 
 
 class QueueState(Message):

@@ -214,9 +214,13 @@ def test_b_server_down_longer_than_give_up_says_so_once(make_rig) -> None:
 def test_c_a_double_touch_joins_the_request_in_flight(make_rig) -> None:
     rig = make_rig()
     outcomes = Outcomes()
+    # The server is away for a moment so that the second touch surely comes while the first
+    # request is in flight (otherwise a fast answer could end it in between).
+    rig.link.stop()
     first = rig.kiosk.request_ticket("dat-dai", None, "vi", outcomes.on_done, outcomes.on_slow)
     second = rig.kiosk.request_ticket("dat-dai", None, "vi", outcomes.on_done, outcomes.on_slow)
     assert second == first
+    rig.restart_link()
     result = outcomes.wait_done(first)
     assert result.ticket is not None and result.ticket.code == "A001"
     after = rig.one_more_ticket(outcomes)

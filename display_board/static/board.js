@@ -1,0 +1,298 @@
+// The lobby board: state from the event stream, calls announced one after another
+// (chime, then the spoken call twice), never two at once.
+//
+// Query parameters: ?notice=text (scrolling line), ?voice=vi or vi,en (languages spoken),
+// ?style=number|digits (how "A015" is read), ?sound=0 (silent board).
+"use strict";
+
+(() => {
+  const params = new URLSearchParams(location.search);
+  const VOICE_LANGS = (params.get("voice") || "vi").split(",").filter((lang) => lang === "vi" || lang === "en");
+  const VOICE_STYLE = params.get("style") === "digits" ? "digits" : "number";
+  const SOUND = params.get("sound") !== "0";
+  const SAY_TIMES = 2; // each call is said twice
+  const CLIP_TIMEOUT_MS = 30000; // a clip that never ends must not block the calls behind it
+  const MAX_CALLS_SHOWN = 6;
+  const FLASH_MS = 12000;
+  const CHIME = "/board/static/chime.wav";
+
+  const state = { site: null, fields: new Map(), levels: [], counters: new Map(), counterOrder: [], queues: new Map(), calls: [], today: null };
+  const seenCalls = new Set();
+  const $ = (id) => document.getElementById(id);
+
+  // --- rendering -------------------------------------------------------------------------
+
+  function fieldName(fieldId) {
+    const field = state.fields.get(fieldId);
+    return field ? field.name : { vi: fieldId || "", en: "" };
+  }
+
+  function renderSite() {
+    $("site-vi").textContent = state.site.name.vi;
+    $("site-en").textContent = state.site.name.en;
+    document.title = `${state.site.name.vi} · Bảng thông tin`;
+  }
+
+  function renderClock() {
+    const timeZone = state.site ? state.site.timezone : undefined;
+    const now = motcua.now();
+    $("clock").textContent = motcua.clockText(now, timeZone);
+    const dates = motcua.dateTexts(now, timeZone);
+    $("date-vi").textContent = dates.vi;
+    $("date-en").textContent = dates.en;
+  }
+
+  function renderServing() {
+    const grid = $("serving");
+    grid.replaceChildren();
+    for (const counterId of state.counterOrder) {
+      const counter = state.counters.get(counterId);
+      const tile = document.createElement("div");
+      tile.className = `tile status-${motcua.counterStatus(counter)}`;
+      tile.dataset.counter = counter.counter;
+      tile.dataset.ticket = counter.ticket || "";
+      const head = motcua.bilingual("div", `Quầy ${counter.number}`, `Counter ${counter.number}`, "tile-counter");
+      const code = document.createElement("div");
+      code.className = "tile-ticket";
+      code.textContent = counter.ticket || "—";
+      tile.append(head, code);
+      if (counter.ticket) {
+        const name = fieldName(counter.ticket_field);
+        tile.append(motcua.bilingual("div", name.vi, name.en, "tile-field"));
+      } else if (counter.status === "closed") {
+        tile.append(motcua.bilingual("div", "Tạm nghỉ", "Closed", "tile-field"));
+      } else {
+        tile.append(motcua.bilingual("div", "Sẵn sàng", "Ready", "tile-field"));
+      }
+      if (counter.flashUntil && counter.flashUntil > Date.now()) tile.classList.add("flash");
+      grid.append(tile);
+    }
+  }
+
+  function renderCalls() {
+    const list = $("calls");
+    list.replaceChildren();
+    for (const call of state.calls.slice(0, MAX_CALLS_SHOWN)) {
+      const item = document.createElement("li");
+      item.dataset.callId = call.id;
+      item.dataset.ticket = call.ticket;
+      const code = document.createElement("span");
+      code.className = "call-ticket";
+      code.textContent = call.ticket;
+      const where = motcua.bilingual("span", `Quầy ${call.counter_number}`, `Counter ${call.counter_number}`, "call-counter");
+      const time = document.createElement("span");
+      time.className = "call-time";
+      time.textContent = motcua.timeOf(call.at, state.site && state.site.timezone);
+      item.append(code, where, time);
+      list.append(item);
+    }
+  }
+
+  function renderQueues() {
+    const body = $("queues");
+    body.replaceChildren();
+    for (const [fieldId, field] of state.fields) {
+      const queue = state.queues.get(fieldId) || { waiting: 0, priority_waiting: 0, est_wait_s: null };
+      const row = document.createElement("tr");
+      row.dataset.field = fieldId;
+      row.dataset.waiting = queue.waiting;
+      const letter = document.createElement("td");
+      letter.className = "queue-letter";
+      letter.textContent = field.letter;
+      const name = motcua.bilingual("td", field.name.vi, field.name.en, "queue-name");
+      const waiting = document.createElement("td");
+      waiting.className = "queue-waiting";
+      waiting.textContent = queue.waiting;
+      const wait = motcua.minutes(queue.waiting ? queue.est_wait_s : 0);
+      const estimate = motcua.bilingual("td", wait.vi, wait.en, "queue-estimate");
+      row.append(letter, name, waiting, estimate);
+      body.append(row);
+    }
+  }
+
+  function renderLevels() {
+    const box = $("rating-stats");
+    box.querySelectorAll(".stat.level").forEach((element) => element.remove());
+    const first = box.firstElementChild;
+    for (const level of state.levels) {
+      const stat = document.createElement("div");
+      stat.className = "stat level";
+      stat.dataset.stat = `ratings.by_level.${level.id}`;
+      stat.dataset.format = "plain";
+      stat.style.setProperty("--level-colour", level.colour);
+      const value = document.createElement("b");
+      const vi = document.createElement("span");
+      vi.className = "vi";
+      vi.textContent = level.name.vi;
+      const en = document.createElement("span");
+      en.className = "en";
+      en.textContent = level.name.en;
+      stat.append(value, vi, en);
+      box.insertBefore(stat, first);
+    }
+  }
+
+  function renderToday() {
+    if (!state.today) return;
+    document.querySelectorAll("[data-stat]").forEach((element) => {
+      const value = motcua.pick(state.today, element.dataset.stat);
+      element.dataset.value = JSON.stringify(value === undefined ? null : value);
+      element.querySelector("b").textContent = element.dataset.format === "percent" ? motcua.percent(value) : motcua.plain(value);
+    });
+  }
+
+  function showLatest(call, flashing) {
+    const box = $("latest");
+    box.dataset.callId = call ? call.id : "";
+    $("latest-ticket").textContent = call ? call.ticket : "—";
+    $("latest-counter").textContent = call ? call.counter_number : "—";
+    const field = call ? fieldName(call.field) : null;
+    $("latest-field").replaceChildren(...(field ? [motcua.bilingual("span", field.vi, field.en)] : []));
+    box.classList.toggle("flash", Boolean(flashing));
+  }
+
+  // --- announcing ------------------------------------------------------------------------
+
+  const announcer = (() => {
+    const player = $("player");
+    const pending = [];
+    let busy = false;
+    let current = null;
+
+    function voiceUrl(call, lang) {
+      return `/board/voice/${encodeURIComponent(call.ticket)}/${encodeURIComponent(call.counter)}.wav?lang=${lang}&style=${VOICE_STYLE}`;
+    }
+
+    // Play one clip to its end (or its failure); resolves either way.
+    function play(url) {
+      return new Promise((resolve) => {
+        let timer = null;
+        const done = () => {
+          clearTimeout(timer);
+          player.onended = player.onerror = null;
+          resolve();
+        };
+        player.onended = done;
+        player.onerror = done;
+        timer = setTimeout(done, CLIP_TIMEOUT_MS);
+        player.src = url;
+        player.play().catch((error) => {
+          if (error && error.name === "NotAllowedError") $("sound-unlock").hidden = false;
+          done();
+        });
+      });
+    }
+
+    async function run() {
+      if (busy) return;
+      busy = true;
+      while (pending.length) {
+        current = pending.shift();
+        showLatest(current, true);
+        if (SOUND) {
+          const urls = VOICE_LANGS.map((lang) => voiceUrl(current, lang));
+          urls.forEach((url) => fetch(url).catch(() => {})); // synthesised while the chime plays
+          await play(CHIME);
+          for (let time = 0; time < SAY_TIMES; time += 1) {
+            for (const url of urls) await play(url);
+          }
+        }
+        showLatest(current, false);
+      }
+      current = null;
+      busy = false;
+    }
+
+    return {
+      enqueue(call) {
+        pending.push(call);
+        run();
+      },
+      get current() {
+        return current;
+      },
+    };
+  })();
+
+  $("sound-unlock").addEventListener("click", () => {
+    $("sound-unlock").hidden = true;
+    const player = $("player");
+    player.src = CHIME;
+    player.play().catch(() => {});
+  });
+
+  // --- events ------------------------------------------------------------------------------
+
+  function rememberCall(call) {
+    state.calls = [call, ...state.calls.filter((earlier) => earlier.ticket_id !== call.ticket_id)].slice(0, 20);
+  }
+
+  motcua.connect({
+    snapshot(data) {
+      motcua.syncClock(data.server_time);
+      state.site = data.site;
+      state.fields = new Map(data.fields.map((field) => [field.id, field]));
+      state.levels = data.rating_levels;
+      state.counterOrder = data.counters.map((counter) => counter.counter);
+      state.counters = new Map(data.counters.map((counter) => [counter.counter, counter]));
+      state.queues = new Map(data.queues.map((queue) => [queue.field, queue]));
+      state.calls = data.calls;
+      data.calls.forEach((call) => seenCalls.add(call.id)); // known calls are shown, not announced again
+      state.today = data.today;
+      renderSite();
+      renderClock();
+      renderLevels();
+      renderServing();
+      renderCalls();
+      renderQueues();
+      renderToday();
+      if (!announcer.current) showLatest(state.calls[0] || null, false);
+    },
+    counter(counter) {
+      const known = state.counters.get(counter.counter);
+      if (known && known.flashUntil && known.ticket === counter.ticket) counter.flashUntil = known.flashUntil;
+      if (!state.counterOrder.includes(counter.counter)) state.counterOrder.push(counter.counter);
+      state.counters.set(counter.counter, counter);
+      renderServing();
+    },
+    call(call) {
+      if (seenCalls.has(call.id)) return;
+      seenCalls.add(call.id);
+      rememberCall(call);
+      const counter = state.counters.get(call.counter);
+      if (counter) counter.flashUntil = Date.now() + FLASH_MS;
+      renderServing();
+      renderCalls();
+      announcer.enqueue(call);
+    },
+    queue(queue) {
+      state.queues.set(queue.field, queue);
+      renderQueues();
+    },
+    today(today) {
+      motcua.syncClock(today.generated_at); // the screen's clock drifts; the server's is the reference
+      renderClock();
+      state.today = today;
+      renderToday();
+    },
+  });
+
+  const notice = params.get("notice");
+  if (notice) {
+    $("notice").textContent = notice;
+    $("notice-bar").hidden = false;
+  }
+  renderClock();
+  setInterval(renderClock, 1000);
+  setInterval(() => {
+    // The flash of a newly called counter ends by itself.
+    let expired = false;
+    for (const counter of state.counters.values()) {
+      if (counter.flashUntil && counter.flashUntil <= Date.now()) {
+        counter.flashUntil = 0;
+        expired = true;
+      }
+    }
+    if (expired) renderServing();
+  }, 1000);
+})();

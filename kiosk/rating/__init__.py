@@ -1,0 +1,1 @@
+"""The rating terminal: the citizen rates the clerk after service (Kivy app, durable outbox)."""

@@ -43,30 +43,44 @@
   }
 
   function renderServing() {
+    // Only tiles whose content changed are rebuilt: the others keep their element (and a
+    // running glow), so a call costs one tile of layout and paint, not the whole grid.
     const grid = $("serving");
-    grid.replaceChildren();
-    for (const counterId of state.counterOrder) {
+    const existing = new Map([...grid.children].map((tile) => [tile.dataset.counter, tile]));
+    const tiles = state.counterOrder.map((counterId) => {
       const counter = state.counters.get(counterId);
-      const tile = document.createElement("div");
-      tile.className = `tile status-${motcua.counterStatus(counter)}`;
-      tile.dataset.counter = counter.counter;
-      tile.dataset.ticket = counter.ticket || "";
-      const head = motcua.bilingual("div", `Quầy ${counter.number}`, `Counter ${counter.number}`, "tile-counter");
-      const code = document.createElement("div");
-      code.className = "tile-ticket";
-      code.textContent = counter.ticket || "—";
-      tile.append(head, code);
-      if (counter.ticket) {
-        const name = fieldName(counter.ticket_field);
-        tile.append(motcua.bilingual("div", name.vi, name.en, "tile-field"));
-      } else if (counter.status === "closed") {
-        tile.append(motcua.bilingual("div", "Tạm nghỉ", "Closed", "tile-field"));
-      } else {
-        tile.append(motcua.bilingual("div", "Sẵn sàng", "Ready", "tile-field"));
-      }
-      if (counter.flashUntil && counter.flashUntil > Date.now()) tile.classList.add("flash");
-      grid.append(tile);
+      const flashing = Boolean(counter.flashUntil && counter.flashUntil > Date.now());
+      const signature = [motcua.counterStatus(counter), counter.status, counter.ticket || "", counter.ticket_field || "",
+        counter.number, flashing].join("|");
+      const old = existing.get(String(counter.counter));
+      return old && old.dataset.signature === signature ? old : servingTile(counter, flashing, signature);
+    });
+    if (tiles.length !== grid.children.length || tiles.some((tile, i) => grid.children[i] !== tile)) {
+      grid.replaceChildren(...tiles);
     }
+  }
+
+  function servingTile(counter, flashing, signature) {
+    const tile = document.createElement("div");
+    tile.className = `tile status-${motcua.counterStatus(counter)}`;
+    tile.dataset.counter = counter.counter;
+    tile.dataset.ticket = counter.ticket || "";
+    tile.dataset.signature = signature;
+    const head = motcua.bilingual("div", `Quầy ${counter.number}`, `Counter ${counter.number}`, "tile-counter");
+    const code = document.createElement("div");
+    code.className = "tile-ticket";
+    code.textContent = counter.ticket || "—";
+    tile.append(head, code);
+    if (counter.ticket) {
+      const name = fieldName(counter.ticket_field);
+      tile.append(motcua.bilingual("div", name.vi, name.en, "tile-field"));
+    } else if (counter.status === "closed") {
+      tile.append(motcua.bilingual("div", "Tạm nghỉ", "Closed", "tile-field"));
+    } else {
+      tile.append(motcua.bilingual("div", "Sẵn sàng", "Ready", "tile-field"));
+    }
+    if (flashing) tile.classList.add("flash");
+    return tile;
   }
 
   function renderCalls() {

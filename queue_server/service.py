@@ -278,25 +278,28 @@ class QueueService:
     ) -> tuple[dict, bool]:
         """Record a press; returns its view and whether it is new (False: a repeated msg_id)."""
         with self.store.write():
-            if msg_id is not None:
-                seen = self.store.rating_by_msg_id(msg_id)
-                if seen is not None:
-                    return _rating_view(*seen), False
             now = self.now()
             state = self.store.counter_state(counter_id)
             candidate_id = ticket_id or state.rating_ticket_id
             candidate = self.store.get_ticket(candidate_id) if candidate_id else None
-            already = candidate is not None and self.store.has_counted_rating(candidate.id)
             pressed_at = when_pressed(candidate, now, ticket_id, device_at)
             window = timedelta(seconds=self.config.rating.burst_window_s)
-            recent = self.store.count_presses(counter_id, pressed_at - window, pressed_at)
+            already, recent = self.store.rating_context(
+                candidate.id if candidate else None, counter_id, pressed_at - window, pressed_at
+            )
             rating, new_state = judge_press(
                 self.config, state,
                 level=level, received_at=now, named_ticket_id=ticket_id, candidate=candidate,
                 candidate_already_rated=already, device_at=device_at, reasons=reasons,
                 dossier_code=dossier_code, device_id=device_id, msg_id=msg_id, recent_presses=recent,
             )
+            # The msg_id's unique index decides whether this press was seen before (a QoS 1
+            # redelivery or a device retry): then the first one stands and nothing changes.
             rating_id = self.store.insert_rating(rating)
+            if rating_id is None:
+                seen = self.store.rating_by_msg_id(msg_id)
+                assert seen is not None
+                return _rating_view(*seen), False
             if new_state != state:
                 self.store.save_counter_state(new_state, now)
             self._history(now, "rating_recorded", str(rating_id), rating, device_id)

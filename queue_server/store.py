@@ -28,6 +28,26 @@ TICKET_COLUMNS = (
 )
 
 
+TICKET_SELECT = ", ".join(TICKET_COLUMNS)
+
+
+def _ticket_from_tuple(row: tuple) -> Ticket:
+    """A ticket from a row of TICKET_COLUMNS, by position: figures read thousands at a time and
+    every press reads one, so no dict per row."""
+    parse_time = datetime.fromisoformat
+    return Ticket(
+        id=row[0], service_day=date.fromisoformat(row[1]), issued_field_id=row[2], field_id=row[3], letter=row[4],
+        number=row[5], status=TicketStatus(row[6]), issued_at=parse_time(row[7]), queued_at=parse_time(row[8]),
+        priority=row[9], lang=row[10] or "vi", device_id=row[11],
+        called_at=parse_time(row[12]) if row[12] else None,
+        last_called_at=parse_time(row[13]) if row[13] else None,
+        started_at=parse_time(row[14]) if row[14] else None,
+        finished_at=parse_time(row[15]) if row[15] else None,
+        counter_id=row[16], clerk_id=row[17], target_counter_id=row[18],
+        call_count=row[19] or 0, transfers=row[20] or 0,
+    )
+
+
 def _iso(at: datetime | None) -> str | None:
     return to_utc_iso(at) if at is not None else None
 
@@ -301,8 +321,8 @@ class Store:
         self.db.execute(f"UPDATE tickets SET {assignments} WHERE id = ?", [*row.values(), ticket_id])
 
     def get_ticket(self, ticket_id: str) -> Ticket | None:
-        row = next(self._query("SELECT * FROM tickets WHERE id = ?", [ticket_id]), None)
-        return self.ticket_from_row(row) if row else None
+        row = self.db.conn.execute(f"SELECT {TICKET_SELECT} FROM tickets WHERE id = ?", [ticket_id]).fetchone()
+        return _ticket_from_tuple(row) if row else None
 
     def highest_number(self, day: date, field_id: str) -> int:
         return self.db.execute(
@@ -350,27 +370,12 @@ class Store:
         return [self.ticket_from_row(row) for row in rows]
 
     def tickets_between(self, first: date, last: date) -> list[Ticket]:
-        """Every ticket of the period. Figures read thousands at a time, so rows are turned
-        into tickets by position, without an intermediate dict per row."""
+        """Every ticket of the period."""
         cursor = self.db.conn.execute(
-            f"SELECT {', '.join(TICKET_COLUMNS)} FROM tickets WHERE service_day BETWEEN ? AND ?",
+            f"SELECT {TICKET_SELECT} FROM tickets WHERE service_day BETWEEN ? AND ?",
             [first.isoformat(), last.isoformat()],
         )
-        parse_day, parse_time = date.fromisoformat, datetime.fromisoformat
-        return [
-            Ticket(
-                id=row[0], service_day=parse_day(row[1]), issued_field_id=row[2], field_id=row[3], letter=row[4],
-                number=row[5], status=TicketStatus(row[6]), issued_at=parse_time(row[7]), queued_at=parse_time(row[8]),
-                priority=row[9], lang=row[10] or "vi", device_id=row[11],
-                called_at=parse_time(row[12]) if row[12] else None,
-                last_called_at=parse_time(row[13]) if row[13] else None,
-                started_at=parse_time(row[14]) if row[14] else None,
-                finished_at=parse_time(row[15]) if row[15] else None,
-                counter_id=row[16], clerk_id=row[17], target_counter_id=row[18],
-                call_count=row[19] or 0, transfers=row[20] or 0,
-            )
-            for row in cursor
-        ]
+        return [_ticket_from_tuple(row) for row in cursor]
 
     def find_ticket_by_code(self, day: date, letter: str, number: int) -> Ticket | None:
         row = next(
@@ -427,10 +432,12 @@ class Store:
     def rating_from_row(row: dict) -> Rating:
         return rating_from_snapshot(row | {"reasons": json.loads(row["reasons"] or "[]")})
 
-    def insert_rating(self, rating: Rating) -> int:
+    def insert_rating(self, rating: Rating) -> int | None:
+        """The new row's id, or None when a rating with the same msg_id is already stored."""
         cursor = self.db.conn.execute(
             "INSERT INTO ratings (msg_id, device_id, counter_id, level, received_at, day, counted, flag, ticket_id, "
-            "clerk_id, dossier_code, field_id, reasons, device_at, pressed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "clerk_id, dossier_code, field_id, reasons, device_at, pressed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(msg_id) DO NOTHING",
             [
                 rating.msg_id, rating.device_id, rating.counter_id, rating.level, _iso(rating.received_at),
                 rating.day.isoformat(), int(rating.counted), str(rating.flag) if rating.flag else None,
@@ -439,20 +446,21 @@ class Store:
                 _iso(rating.pressed_at or rating.received_at),
             ],
         )
-        return cursor.lastrowid
+        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     def rating_by_msg_id(self, msg_id: str) -> tuple[int, Rating] | None:
         row = next(self._query("SELECT * FROM ratings WHERE msg_id = ?", [msg_id]), None)
         return (row["id"], self.rating_from_row(row)) if row else None
 
-    def count_presses(self, counter_id: str, since: datetime, until: datetime) -> int:
-        return self.db.conn.execute(
-            "SELECT COUNT(*) FROM ratings WHERE counter_id = ? AND pressed_at > ? AND pressed_at <= ?",
-            [counter_id, _iso(since), _iso(until)],
-        ).fetchone()[0]
-
-    def has_counted_rating(self, ticket_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM ratings WHERE ticket_id = ? AND counted = 1", [ticket_id]).fetchone() is not None
+    def rating_context(self, ticket_id: str | None, counter_id: str, since: datetime, until: datetime) -> tuple[bool, int]:
+        """(the ticket already has its counted rating, presses at the counter in since..until],
+        in one query: both are asked on every press."""
+        row = self.db.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM ratings WHERE ticket_id = ? AND counted = 1), "
+            "(SELECT COUNT(*) FROM ratings WHERE counter_id = ? AND pressed_at > ? AND pressed_at <= ?)",
+            [ticket_id, counter_id, _iso(since), _iso(until)],
+        ).fetchone()
+        return bool(row[0]), row[1]
 
     def ratings_between(self, first: date, last: date) -> list[Rating]:
         rows = self._query("SELECT * FROM ratings WHERE day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()])

@@ -1,4 +1,4 @@
-"""The `motcua` command: demo, serve, check-config, user, token."""
+"""The `motcua` command: demo, serve, kiosk, check-config, user, token, export, provision, backup, restore."""
 from __future__ import annotations
 
 import argparse
@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     from firmware_config.cli import add_cli
 
     add_cli(commands)  # provision, backup, restore
+
+    from .exports.command import add_export_command
+
+    add_export_command(commands)
     return parser
 
 

@@ -145,9 +145,9 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
 
     from display_board import board
 
-    from . import auth, counters, dossiers, health, stats, tickets
+    from . import auth, counters, dossiers, exports, health, stats, tickets
 
-    for module in (health, auth, tickets, counters, dossiers, stats, board):
+    for module in (health, auth, tickets, counters, dossiers, stats, exports, board):
         app.register_blueprint(module.bp)
 
     @app.before_request

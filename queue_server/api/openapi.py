@@ -95,6 +95,25 @@ def openapi_document() -> dict:
             params=[{"name": n, "in": "query", "required": True, "schema": {"type": "string", "format": "date"}} for n in ("from", "to")],
         )},
         "/api/v1/devices": {"get": _op("devices: online/offline since when, last heard from, printer state", _responses("devices", 401, 403), security=USER, tags=["devices"])},
+        "/api/v1/exports/daily-totals": {"get": _op(
+            "daily totals per day × overall / field / counter / clerk: CSV (UTF-8 with BOM), XLSX (a sheet per breakdown, "
+            "totals rows) or the PDF report in Vietnamese (Biểu 06 dossier table, satisfaction per level, Decision 766 5.4)",
+            _responses("the file (Content-Disposition: attachment)", 400, 401, 403), security=USER, tags=["exports"],
+            params=[*({"name": n, "in": "query", "required": True, "schema": {"type": "string", "format": "date"}} for n in ("from", "to")),
+                    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["csv", "xlsx", "pdf"], "default": "csv"}}],
+        )},
+        "/api/v1/dossiers/late": {"get": _op(
+            "dossiers still open past their appointment date (overdue, with the apology slip's URL) and those returned late since ?since= (default 30 days ago)",
+            _responses("the late dossiers", 400, 401, 403), security=USER, tags=["dossiers"],
+            params=[{"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
+        )},
+        "/api/v1/dossiers/{code}/apology.pdf": {"get": _op(
+            "the apology slip 'Phiếu xin lỗi và hẹn lại ngày trả kết quả' (PDF, inline) with ?reason= and ?new_date=",
+            _responses("the PDF", 400, 401, 403, 404, 409), security=USER, tags=["dossiers"],
+            params=[_path_param("code", "dossier code"),
+                    {"name": "reason", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 500}},
+                    {"name": "new_date", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}}],
+        )},
         "/api/v1/rejects": {"get": _op("rejected input: counts per reason and the latest", _responses("rejects", 401, 403), security=USER, tags=["stats"])},
         "/board": {"get": _op("lobby board page (HTML; ?notice= scrolling text, ?voice=vi,en languages spoken, ?style=number|digits)", _responses("HTML page"), tags=["board"])},
         "/board/stream": {"get": _op(

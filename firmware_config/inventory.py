@@ -9,14 +9,13 @@ connect.
 from __future__ import annotations
 
 import ipaddress
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from kiosk.printing import PrinterConfig
-from queue_server.config import ID_PATTERN, ConfigError, _key_path, _value_at
+from queue_server.config import ID_PATTERN, read_toml, validate_model
 from queue_server.mqtt.contract import PREFIX
 
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id: a-z, 0-9, '-' (≤ 32)")]
@@ -170,31 +169,11 @@ def _is_loopback(host: str) -> bool:
 
 def parse_inventory(data: dict, source: str = "inventory") -> Inventory:
     """Validate an inventory; ConfigError lists every problem with its key path."""
-    try:
-        inventory = Inventory.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            (_key_path(error["loc"]), _value_at(data, error["loc"]), error["msg"])
-            for error in exc.errors(include_url=False)
-        ]
-        raise ConfigError(source, problems) from None
-    problems = _cross_checks(inventory)
-    if problems:
-        raise ConfigError(source, problems)
-    return inventory
+    return validate_model(Inventory, data, source, _cross_checks)
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), [("(file)", str(path), "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [("(syntax)", None, f"not valid TOML: {exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), [("(encoding)", None, f"not UTF-8: {exc}")]) from None
-    return parse_inventory(data, str(path))
+    return parse_inventory(read_toml(path), str(path))
 
 
 def relative_to_inventory(inventory_path: str | Path, value: str) -> Path:

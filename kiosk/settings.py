@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from queue_server.config import ID_PATTERN, ConfigError, _key_path, _value_at
+from queue_server.config import ID_PATTERN, read_toml, validate_model
 
 
 class Strict(BaseModel):
@@ -52,16 +51,6 @@ class KioskSettings(Strict):
 
 
 def load_kiosk_settings(path: str | Path | None, **overrides) -> KioskSettings:
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(str(path), [("(file)", str(path), str(exc))]) from None
+    data: dict = read_toml(path) if path is not None else {}
     data.update({key: value for key, value in overrides.items() if value is not None})
-    try:
-        return KioskSettings.model_validate(data)
-    except ValidationError as exc:
-        problems = [(_key_path(e["loc"]), _value_at(data, e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
-        raise ConfigError(str(path or "kiosk settings"), problems) from None
+    return validate_model(KioskSettings, data, str(path or "kiosk settings"))

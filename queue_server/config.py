@@ -308,32 +308,42 @@ def _cross_checks(config: Config) -> list[tuple[str, Any, str]]:
     return problems
 
 
-def parse_config(data: dict, source: str = "config") -> Config:
+def validate_model(model: type[BaseModel], data: dict, source: str, cross_checks=None):
+    """`data` validated into `model`, or ConfigError naming every problem's key path and value.
+    `cross_checks(instance)` returns the problems that span sections."""
     try:
-        config = Config.model_validate(data)
+        instance = model.model_validate(data)
     except ValidationError as exc:
         problems = [
             (_key_path(error["loc"]), _value_at(data, error["loc"]), error["msg"])
             for error in exc.errors(include_url=False)
         ]
         raise ConfigError(source, problems) from None
-    problems = _cross_checks(config)
+    problems = cross_checks(instance) if cross_checks else []
     if problems:
         raise ConfigError(source, problems)
-    return config
+    return instance
 
 
-def load_config(path: str | Path) -> Config:
+def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict, or ConfigError saying why it cannot be read."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), [("(file)", str(path), "file not found")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [("(syntax)", None, f"not valid TOML: {exc}")]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [("(encoding)", None, f"not UTF-8: {exc}")]) from None
-    return parse_config(data, str(path))
+
+
+def parse_config(data: dict, source: str = "config") -> Config:
+    return validate_model(Config, data, source, _cross_checks)
+
+
+def load_config(path: str | Path) -> Config:
+    return parse_config(read_toml(path), str(path))
 
 
 def data_dir_for(config: Config, config_path: str | Path | None) -> Path:

@@ -6,13 +6,12 @@ are published, so the outbox path must survive a restart (not a temporary folder
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from queue_server.config import ID_PATTERN, ConfigError, _key_path, _value_at
+from queue_server.config import ID_PATTERN, read_toml, validate_model
 
 from ..settings import KioskMqtt, Strict
 
@@ -60,16 +59,5 @@ def merged(base: dict, overrides: dict) -> dict:
 def load_rating_settings(path: str | Path | None, **overrides) -> RatingTerminalSettings:
     """The settings file (if any) with overrides, e.g. from the command line: `mqtt={"port": 1884}`
     changes the port and keeps the file's host. Errors name the key path, whichever side it came from."""
-    data: dict = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(str(path), [("(file)", str(path), str(exc))]) from None
-    data = merged(data, overrides)
-    try:
-        return RatingTerminalSettings.model_validate(data)
-    except ValidationError as exc:
-        problems = [(_key_path(e["loc"]), _value_at(data, e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
-        raise ConfigError(str(path or "rating terminal settings"), problems) from None
+    data = merged(read_toml(path) if path is not None else {}, overrides)
+    return validate_model(RatingTerminalSettings, data, str(path or "rating terminal settings"))

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 
 from queue_server.mqtt import contract
-from queue_server.mqtt.client import MQTTv5, MQTTv311, make_client
 
+from ..device_link import connect_in_background, device_client
 from .outbox import Outbox, OutboxEntry
 from .settings import RatingTerminalSettings
 
@@ -72,17 +72,8 @@ class RatingTerminal:
         self._in_flight: dict[int, str | None] = {}  # mid -> msg_id (None: a publish of ours not from the outbox)
         self._acked_early: set[int] = set()  # PUBACKs that beat publish() returning its mid
         self._pressed_until: datetime | None = None  # the rating window this terminal already sent a press for
-        protocol = MQTTv311 if settings.mqtt.protocol == "3.1.1" else MQTTv5
-        self.client = make_client(
-            f"motcua-{self.device}",
-            protocol=protocol,
-            will=(contract.topic_device_status(self.site, self.device), contract.Status.OFFLINE.value, True),
-            username=settings.mqtt.username,
-            password=settings.mqtt.password(),
-        )
+        self.client = device_client(settings.mqtt, self.site, self.device)
         self.client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
-        if settings.mqtt.tls:
-            self.client.tls_set(ca_certs=settings.mqtt.ca_file)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -92,9 +83,7 @@ class RatingTerminal:
 
     def start(self) -> None:
         """Connect in the background (once per object); paho keeps retrying while the broker is away."""
-        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=15,
-                                  **self.client.connect_arguments())
-        self.client.loop_start()
+        connect_in_background(self.client, self.settings.mqtt)
 
     def stop(self) -> None:
         """Leave cleanly. What the broker has not acknowledged stays in the outbox for next time."""

@@ -20,8 +20,8 @@ from paho.mqtt.properties import Properties
 
 from queue_server.domain.tickets import within_opening_hours
 from queue_server.mqtt import contract
-from queue_server.mqtt.client import MQTTv5, MQTTv311, make_client
 
+from ..device_link import connect_in_background, device_client
 from ..settings import KioskSettings
 
 log = logging.getLogger(__name__)
@@ -99,16 +99,7 @@ class TicketKiosk:
         self._boot = uuid.uuid4().hex[:8]
         self._seq = 0
         self._last_printer_state: str | None = None
-        protocol = MQTTv311 if settings.mqtt.protocol == "3.1.1" else MQTTv5
-        self.client = make_client(
-            f"motcua-{self.device}",
-            protocol=protocol,
-            will=(contract.topic_device_status(self.site, self.device), contract.Status.OFFLINE.value, True),
-            username=settings.mqtt.username,
-            password=settings.mqtt.password(),
-        )
-        if settings.mqtt.tls:
-            self.client.tls_set(ca_certs=settings.mqtt.ca_file)
+        self.client = device_client(settings.mqtt, self.site, self.device)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -117,9 +108,7 @@ class TicketKiosk:
 
     def start(self) -> None:
         """Connect in the background; paho keeps retrying while the broker is unreachable."""
-        self.client.connect_async(self.settings.mqtt.host, self.settings.mqtt.port, keepalive=15,
-                                  **self.client.connect_arguments())
-        self.client.loop_start()
+        connect_in_background(self.client, self.settings.mqtt)
 
     def stop(self) -> None:
         with self._lock:

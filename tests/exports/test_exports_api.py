@@ -131,44 +131,19 @@ def test_a_filename_with_non_ascii_code_is_still_a_valid_header(clerk, service):
     assert disposition.isascii() and "filename*=UTF-8''phieu-xin-loi_HS-%C4%901.pdf" in disposition
 
 
-# --- the OpenAPI entries the lead pastes into queue_server/api/openapi.py (kept here until then) -----
+# --- the exports routes in the OpenAPI document -------------------------------------------------------
 
 
-def exports_openapi_paths() -> dict:
-    """Same helpers as openapi_document(); see the report for where the lines go."""
-    _op, _responses, _path_param, USER = openapi._op, openapi._responses, openapi._path_param, openapi.USER
-    day = {"in": "query", "required": True, "schema": {"type": "string", "format": "date"}}
-    return {
-        "/api/v1/exports/daily-totals": {"get": _op(
-            "daily totals per day × overall / field / counter / clerk: CSV (UTF-8 with BOM), XLSX (a sheet per breakdown, "
-            "totals rows) or the PDF report in Vietnamese (Biểu 06 dossier table, satisfaction per level, Decision 766 5.4)",
-            _responses("the file (Content-Disposition: attachment)", 400, 401, 403), security=USER, tags=["exports"],
-            params=[{"name": "from", **day}, {"name": "to", **day},
-                    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": ["csv", "xlsx", "pdf"], "default": "csv"}}],
-        )},
-        "/api/v1/dossiers/late": {"get": _op(
-            "dossiers still open past their appointment date (overdue, with the apology slip's URL) and those returned late since ?since= (default 30 days ago)",
-            _responses("the late dossiers", 400, 401, 403), security=USER, tags=["dossiers"],
-            params=[{"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
-        )},
-        "/api/v1/dossiers/{code}/apology.pdf": {"get": _op(
-            "the apology slip 'Phiếu xin lỗi và hẹn lại ngày trả kết quả' (PDF, inline) with ?reason= and ?new_date=",
-            _responses("the PDF", 400, 401, 403, 404, 409), security=USER, tags=["dossiers"],
-            params=[_path_param("code", "dossier code"),
-                    {"name": "reason", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 500}},
-                    {"name": "new_date", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}}],
-        )},
-    }
-
-
-def test_the_proposed_openapi_entries_cover_exactly_the_blueprints_routes(server):
+def test_the_openapi_document_covers_exactly_the_blueprints_routes(server):
     prefix = exports_api.bp.name + "."
     routed = {
         (re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule), method.lower())
         for rule in server.app.url_map.iter_rules() if rule.endpoint.startswith(prefix)
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    proposed = documented_operations({"paths": exports_openapi_paths()})
+    exports_paths = {"/api/v1/exports/daily-totals", "/api/v1/dossiers/late", "/api/v1/dossiers/{code}/apology.pdf"}
+    document = openapi.openapi_document()
+    proposed = documented_operations({"paths": {path: document["paths"][path] for path in exports_paths}})
     assert routed == proposed
     assert routed <= routed_operations(server.app)
 

@@ -37,6 +37,19 @@ BASE_CONFIG: dict = {
 }
 
 
+def sample_config(**field_changes) -> Config:
+    """The demo centre (open around the clock, so tests on the real clock work), with changes
+    per field id, e.g. sample_config(**{"chung-thuc": {"closed": True}})."""
+    import tomllib
+    from importlib import resources
+
+    with resources.as_file(resources.files("queue_server") / "sample_site.toml") as path:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    for field in data["fields"]:
+        field.update(field_changes.get(field["id"], {}))
+    return parse_config(data)
+
+
 def make_config(**overrides) -> Config:
     data = copy.deepcopy(BASE_CONFIG)
     data.update(overrides)

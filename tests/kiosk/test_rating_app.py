@@ -3,30 +3,22 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from kiosk.rating.controller import RatingTerminal
 from kiosk.rating.settings import load_rating_settings
-from queue_server.config import parse_config
 from queue_server.domain.counters import Action
 from queue_server.mqtt.broker import MosquittoBroker, free_port
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import build
+from tests.conftest import sample_config
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "kiosk"
 COUNTER = "quay-3"  # serves Hộ tịch (B…)
 CLERK = "le-hoang-cuong"
 LEVEL_NAMES = ("Rất hài lòng", "Không hài lòng", "Very satisfied", "Unsatisfied")
-
-
-def sample_config():
-    """The demo centre: open around the clock (the real clock works), three levels, four reasons."""
-    with resources.as_file(resources.files("queue_server") / "sample_site.toml") as path:
-        return parse_config(tomllib.loads(path.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")

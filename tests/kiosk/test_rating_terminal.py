@@ -8,9 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-import tomllib
 from datetime import datetime, timedelta
-from importlib import resources
 from zoneinfo import ZoneInfo
 from pathlib import Path
 
@@ -18,11 +16,11 @@ import pytest
 
 from kiosk.rating.controller import RatingTerminal
 from kiosk.rating.settings import load_rating_settings
-from queue_server.config import parse_config
 from queue_server.domain.counters import Action
 from queue_server.mqtt.broker import MosquittoBroker, free_port
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import build
+from tests.conftest import sample_config
 
 REPO = Path(__file__).resolve().parents[2]
 # Each test rates at its own counter: the server flags many presses at one counter within a
@@ -31,11 +29,6 @@ CLERKS = {"quay-1": "nguyen-van-an", "quay-2": "tran-thi-binh", "quay-3": "le-ho
           "quay-4": "pham-thu-dung", "quay-5": "vu-minh-duc"}
 FIELD_OF = {"quay-1": "dat-dai", "quay-2": "ho-tich", "quay-3": "ho-tich", "quay-4": "dang-ky-kinh-doanh",
             "quay-5": "chung-thuc"}
-
-
-def sample_config():
-    with resources.as_file(resources.files("queue_server") / "sample_site.toml") as path:
-        return parse_config(tomllib.loads(path.read_text(encoding="utf-8")))
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import time
-import tomllib
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -12,22 +10,13 @@ from kiosk.settings import load_kiosk_settings
 from kiosk.ticket.controller import TicketKiosk
 from kiosk.ticket.run import make_printer
 from kiosk.ticket_layout import PrintedTicket, render_ticket
-from queue_server.config import parse_config
 from queue_server.mqtt.broker import MosquittoBroker, free_port
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import build
+from tests.conftest import sample_config
 from tests.kiosk.virtual_printer import PAPER_OK, VirtualPrinter, decode_raster
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "kiosk"
-
-
-def sample_config(**field_changes):
-    """The demo centre (open around the clock, so the real clock works), one field closed."""
-    with resources.as_file(resources.files("queue_server") / "sample_site.toml") as path:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    for field in data["fields"]:
-        field.update(field_changes.get(field["id"], {}))
-    return parse_config(data)
 
 
 @pytest.fixture(scope="module")

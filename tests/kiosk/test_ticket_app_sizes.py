@@ -25,7 +25,7 @@ from kiosk.ticket.run import make_printer
 from queue_server.mqtt.broker import MosquittoBroker, free_port
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import build
-from tests.kiosk.test_ticket_app import sample_config
+from tests.conftest import sample_config
 from tests.kiosk.virtual_printer import PAPER_OK, VirtualPrinter
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "kiosk"

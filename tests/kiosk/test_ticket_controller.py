@@ -23,7 +23,7 @@ from queue_server.config import Config
 from queue_server.mqtt.broker import MosquittoBroker, free_port, mosquitto_available
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import Server, build
-from tests.kiosk.test_ticket_app import sample_config
+from tests.conftest import sample_config
 from tests.kiosk.virtual_printer import PAPER_OUT, VirtualPrinter, raster_commands
 
 WAIT_S = 15.0  # generous: only ever a deadline for something that is expected to happen

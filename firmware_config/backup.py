@@ -180,20 +180,7 @@ def restore_database(backup: str | Path, target: str | Path, *, force: bool = Fa
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
-        src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        try:
-            dst = sqlite3.connect(partial)
-            try:
-                src.backup(dst)
-                dst.execute("PRAGMA journal_mode=WAL")  # as the server keeps it
-                found = integrity(dst)
-                if found != "ok":
-                    raise BackupError(f"the restored copy failed its integrity check: {found}")
-                rows = _rows(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        rows = _copy_checked(backup, partial, wal=True)
         _fsync_file(partial)
         previous = None
         if target.exists():
@@ -217,19 +204,26 @@ def _restore_live(backup: Path, target: Path) -> RestoreResult:
     """Copy into the open database in one SQLite transaction: the server's connections see either
     the old database or the restored one, never a mixture."""
     try:
-        src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        try:
-            dst = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S)
-            try:
-                src.backup(dst)
-                found = integrity(dst)
-                if found != "ok":
-                    raise BackupError(f"{target} failed its integrity check after the restore: {found}")
-                rows = _rows(dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+        rows = _copy_checked(backup, target)
     except sqlite3.Error as exc:
         raise BackupError(f"restore into {target} failed: {exc}") from None
     return RestoreResult(target, None, True, rows)
+
+
+def _copy_checked(backup: Path, target: Path, *, wal: bool = False):
+    """Copy `backup` into `target` with SQLite's backup API, check the result, count its rows."""
+    src = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S)
+        try:
+            src.backup(dst)
+            if wal:
+                dst.execute("PRAGMA journal_mode=WAL")  # as the server keeps it
+            found = integrity(dst)
+            if found != "ok":
+                raise BackupError(f"{target} failed its integrity check after the restore: {found}")
+            return _rows(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()

@@ -196,6 +196,13 @@ class RunningServer:
                 self.child.wait()
         self.broker.stop()
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time the server process has used so far (all its threads)."""
+        if self.child is None or self.child.poll() is not None:
+            return None
+        fields = Path(f"/proc/{self.child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stderr_tail(self, lines: int = 10) -> str:
         if not self.stderr_path.exists():
             return ""
@@ -224,7 +231,9 @@ def serve_profiled(config_path: str, profile_path: str) -> int:
     cProfile sees only the thread that enabled it, and the MQTT work happens in paho's network
     thread and the link's state worker, so Thread.run is wrapped; those threads are joined when
     the server stops (SIGTERM), and then every profile is written, one file per thread and one
-    merged file."""
+    merged file. Times are each thread's own CPU time (time.thread_time), not wall time: waiting
+    for the GIL, a lock or a socket does not count, so the profile says where the CPU went even
+    on a shared machine."""
     import cProfile
     import pstats
 
@@ -235,7 +244,7 @@ def serve_profiled(config_path: str, profile_path: str) -> int:
     original_run = threading.Thread.run
 
     def profiled_run(self: threading.Thread) -> None:
-        profile = cProfile.Profile()
+        profile = cProfile.Profile(time.thread_time)
         with lock:
             profiles.append((self.name, profile))
         profile.enable()
@@ -245,7 +254,7 @@ def serve_profiled(config_path: str, profile_path: str) -> int:
             profile.disable()
 
     threading.Thread.run = profiled_run  # type: ignore[method-assign]
-    main_profile = cProfile.Profile()
+    main_profile = cProfile.Profile(time.thread_time)
     profiles.append(("main", main_profile))
     main_profile.enable()
     try:
@@ -517,15 +526,18 @@ def run_ingest(count: int, devices: int, profile: str | None) -> tuple[dict, dic
         terminals = [Terminal(device, server.broker.host, server.broker.port, messages)
                      for device, messages in prepared.by_device.items()]
         conn = sqlite3.connect(server.database, timeout=10)
+        cpu_before = server.cpu_seconds()
         started, threads = publish_from(terminals)
         stored = 0
         finished = None
+        cpu_after: float | None = None
         while time.perf_counter() - started < INGEST_BUDGET_S:
             stored = conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
             now = time.perf_counter()
             timeline.append((now - started, stored))
             if stored >= prepared.count:
                 finished = now
+                cpu_after = server.cpu_seconds()
                 break
             time.sleep(POLL_S)
         for thread in threads:
@@ -542,6 +554,7 @@ def run_ingest(count: int, devices: int, profile: str | None) -> tuple[dict, dic
         server.cleanup()
     seconds = (finished - started) if finished else None
     got = stored
+    cpu_s = (cpu_after - cpu_before) if finished and cpu_before is not None and cpu_after is not None else None
     ingest = {
         "ratings": prepared.count,
         "seconds": round(seconds, 3) if seconds else None,
@@ -558,6 +571,10 @@ def run_ingest(count: int, devices: int, profile: str | None) -> tuple[dict, dic
         "rejects": check["rejects"],
         "devices": devices,
         "publisher_inflight": PUBLISHER_INFLIGHT,
+        # The server's own CPU per rating (all threads, from /proc): steadier than the rate on a
+        # shared machine, and the ceiling it implies if the server had a core to itself.
+        "server_cpu_s": round(cpu_s, 3) if cpu_s is not None else None,
+        "server_cpu_us_per_rating": round(cpu_s / prepared.count * 1e6, 1) if cpu_s is not None else None,
         "all_pubacks": all_acked,
         # When the broker had acknowledged every rating: long before `seconds` means the broker
         # kept up and the messages waited in the server's session queue.

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from queue_server.domain.figures import with_press
 from queue_server.domain.tickets import Ticket
 from queue_server.service import Change, QueueService
 
@@ -41,10 +42,12 @@ def format_event(event: str, data: object) -> bytes:
 
 
 def today_payload(svc: QueueService) -> dict:
-    """The board's share of GET /api/v1/stats/today (same numbers, without per-counter and per-clerk detail)."""
-    figures = svc.stats_today()
+    """The board's share of GET /api/v1/stats/today (same numbers, without per-counter and per-clerk
+    detail), and `ratings_through`: the newest rating they include, so that a board can tell
+    whether a `ratings` event is news to it."""
+    figures, newest_rating_id = svc.stats_today_marked()
     keep = ("day", "generated_at", "tickets", "ratings", "dossiers", "grading_766")
-    return {key: figures[key] for key in keep}
+    return {key: figures[key] for key in keep} | {"ratings_through": newest_rating_id}
 
 
 def counter_payload(svc: QueueService, view: dict) -> dict:
@@ -144,6 +147,10 @@ class BoardHub:
         self._today_dirty = False
         self._today_sent_at = -math.inf
         self._day_shown: str | None = None
+        # The rating figures last sent, and the newest rating in them: a press is added to them
+        # and sent at once, rather than waiting up to a second for the whole day's figures.
+        self._ratings_sent: dict | None = None
+        self._ratings_through = 0
 
     # --- boards come and go ---------------------------------------------------------------
 
@@ -208,10 +215,23 @@ class BoardHub:
             self.broadcast("call", call_payload(self.service, change.data))
         elif change.kind == "queue":
             self.broadcast("queue", change.data)
+        elif change.kind == "rating":
+            self._add_press(change.data)
         if change.kind in TODAY_KINDS:
             with self._cond:
                 self._today_dirty = True
                 self._cond.notify_all()
+
+    def _add_press(self, rating: dict) -> None:
+        with self._cond:
+            if self._ratings_sent is None or rating["id"] <= self._ratings_through:
+                return  # no figures sent yet, or the press is in them already
+            self._ratings_sent = with_press(
+                self.service.config, self._ratings_sent, rating["level"], rating["counted"], rating["flag"]
+            )
+            self._ratings_through = rating["id"]
+            # Under the lock, so two presses reach every board in the order they were added.
+            self.broadcast("ratings", {"ratings": self._ratings_sent, "through": self._ratings_through})
 
     def _today_loop(self) -> None:
         while True:
@@ -241,7 +261,15 @@ class BoardHub:
             except Exception:  # reported; the next change tries again
                 log.exception("today's figures for the boards failed")
                 continue
-            self.broadcast("today", figures)
+            with self._cond:
+                if figures["ratings_through"] < self._ratings_through:
+                    # Presses already sent were committed after these figures were read: they
+                    # would go backwards. The next round includes them.
+                    self._today_dirty = True
+                    continue
+                self._ratings_sent = figures["ratings"]
+                self._ratings_through = figures["ratings_through"]
+                self.broadcast("today", figures)
 
 
 def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int) -> Iterator[bytes]:

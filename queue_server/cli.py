@@ -86,16 +86,22 @@ def cmd_token_create(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .server import build, run_http, start_mqtt
+    from .exports.scheduled import start_scheduled_exports
+    from .server import build, run_http, start_alerts, start_mqtt
 
     config, data_dir = _site(args)
     server = build(config, data_dir)
     mqtt_side = start_mqtt(server, data_dir)
+    alerts = start_alerts(server)
+    scheduled_exports = start_scheduled_exports(server.service, data_dir)  # None unless [exports] folder is set
     try:
         run_http(server, args.host or config.server.host, args.port or config.server.port)
     except KeyboardInterrupt:
         pass
     finally:
+        if scheduled_exports is not None:
+            scheduled_exports.stop()
+        alerts.stop()
         mqtt_side.stop()
         server.store.close()
     return 0

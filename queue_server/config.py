@@ -197,6 +197,117 @@ class ServerConfig(Strict):
     public_url: str | None = Field(default=None, description="base URL printed in ticket QR codes")
 
 
+AlertKind = Literal["unsatisfied_share", "wait_over_target", "device_offline", "printer_problem"]
+AlertSeverity = Literal["warning", "critical"]
+PrinterProblem = Literal["paper_low", "paper_out", "offline", "error"]
+ALERT_RULE_COMMON = frozenset({"id", "kind", "enabled", "severity"})
+# The parameters each kind of rule reads. Setting another one (a `share` on a device rule) is a
+# mistake, named like an unknown key, rather than a setting silently ignored.
+ALERT_PARAMETERS: dict[str, frozenset[str]] = {
+    "unsatisfied_share": frozenset({"window_min", "min_ratings", "share", "counters"}),
+    "wait_over_target": frozenset({"fields"}),
+    "device_offline": frozenset({"grace_min", "only_when_open", "devices"}),
+    "printer_problem": frozenset({"printer_states", "devices"}),
+}
+
+
+class AlertRule(Strict):
+    """One alert rule; each kind reads only its own parameters (ALERT_PARAMETERS)."""
+
+    id: Identifier = Field(description="rule id; an alert is keyed by its rule id and its subject")
+    kind: AlertKind = Field(
+        description="unsatisfied_share: a counter's recent ratings; wait_over_target: a field's oldest waiting "
+        "ticket against the field's target_wait_min; device_offline: a device gone (Last Will); "
+        "printer_problem: a ticket kiosk's printer state"
+    )
+    enabled: bool = Field(default=True, description="a disabled rule raises nothing and clears what it raised")
+    severity: AlertSeverity = Field(default="warning", description="warning or critical")
+    window_min: int = Field(default=15, ge=1, le=480, description="unsatisfied_share: ratings pressed in the last N minutes")
+    min_ratings: int = Field(default=4, ge=1, le=1000, description="unsatisfied_share: fewer counted ratings than this in the window never alert")
+    share: float = Field(default=0.5, gt=0, le=1, description="unsatisfied_share: alert when unsatisfied / counted ≥ share (0–1)")
+    counters: list[Identifier] | None = Field(default=None, description="unsatisfied_share: only these counters (none: every counter)")
+    fields: list[Identifier] | None = Field(default=None, description="wait_over_target: only these fields (none: every field)")
+    grace_min: int = Field(default=5, ge=0, le=1440, description="device_offline: minutes offline before it alerts (a reboot is not an alert)")
+    only_when_open: bool = Field(
+        default=True,
+        description="device_offline: only while the centre is open (opening hours, holidays excluded): a device "
+        "switched off for the night is not an alert",
+    )
+    printer_states: list[PrinterProblem] = Field(
+        default_factory=lambda: ["paper_out", "error", "offline"], min_length=1,
+        description="printer_problem: printer states that alert (paper_low, paper_out, offline, error)",
+    )
+    devices: list[Identifier] | None = Field(default=None, description="device_offline, printer_problem: only these devices (none: every device)")
+
+    @model_validator(mode="after")
+    def _only_its_own_parameters(self) -> "AlertRule":
+        foreign = sorted(self.model_fields_set - ALERT_RULE_COMMON - ALERT_PARAMETERS[self.kind])
+        if foreign:
+            allowed = ", ".join(sorted(ALERT_PARAMETERS[self.kind]))
+            raise ValueError(f"{', '.join(foreign)}: not a parameter of kind {self.kind} (its parameters: {allowed})")
+        return self
+
+
+DEFAULT_ALERT_RULES = (
+    AlertRule(id="unsatisfied", kind="unsatisfied_share", window_min=15, min_ratings=4, share=0.5, severity="warning"),
+    AlertRule(id="wait-over-target", kind="wait_over_target", severity="warning"),
+    AlertRule(id="device-offline", kind="device_offline", grace_min=5, severity="critical"),
+    AlertRule(id="printer", kind="printer_problem", printer_states=["paper_out", "error", "offline"], severity="critical"),
+)
+
+
+class AlertsConfig(Strict):
+    """Alerts on the manager dashboard and on MQTT (state/alerts, events/alert)."""
+
+    evaluate_every_s: int = Field(
+        default=30, ge=5, le=3600,
+        description="rules are checked after every change and at least this often (a wait grows, a device stays away)",
+    )
+    recent_hours: int = Field(default=24, ge=1, le=720, description="cleared alerts listed as recent for this many hours")
+    rules: list[AlertRule] = Field(
+        default_factory=lambda: list(DEFAULT_ALERT_RULES), max_length=100,
+        description="the rules; a [[alerts.rules]] list replaces the four defaults",
+    )
+
+
+ExportFormat = Literal["csv", "xlsx", "pdf"]
+
+
+class ExportsConfig(Strict):
+    """The scheduled export: at closing time each day's totals are written to a folder."""
+
+    folder: str | None = Field(
+        default=None,
+        description="where the day's files go (daily-totals-YYYY-MM-DD.csv/.xlsx/.pdf); relative to the data "
+        "directory unless absolute; none = no scheduled export",
+    )
+    at: str | None = Field(
+        default=None,
+        description="local time HH:MM after which the day's files are written (24:00 = just after midnight); "
+        "default: the latest closing time of opening_hours",
+    )
+    formats: list[ExportFormat] = Field(
+        default_factory=lambda: ["csv", "xlsx", "pdf"], min_length=1, description="which files: csv, xlsx, pdf"
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _hhmm(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = re.fullmatch(r"([01]\d|2[0-4]):([0-5]\d)", value)
+        if not match or (match.group(1) == "24" and match.group(2) != "00"):
+            raise ValueError("must be a time HH:MM between 00:00 and 24:00")
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"each format once: {value}")
+        return value
+
+
 class Config(Strict):
     site: SiteConfig
     fields: list[FieldOfWork] = Field(min_length=1)
@@ -210,6 +321,8 @@ class Config(Strict):
     working_weekdays: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
     server: ServerConfig = Field(default_factory=ServerConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    exports: ExportsConfig = Field(default_factory=ExportsConfig)
 
     # --- lookups used everywhere -------------------------------------------------------
     @property
@@ -305,6 +418,12 @@ def _cross_checks(config: Config) -> list[tuple[str, Any, str]]:
     for index, field in enumerate(config.fields):
         if not config.counters_serving(field.id):
             problems.append((f"fields[{index}].id", field.id, "no counter serves this field"))
+    unique(config.alerts.rules, "id", "alerts.rules")
+    for index, rule in enumerate(config.alerts.rules):
+        for key, known, what in (("counters", counter_ids, "counter"), ("fields", field_ids, "field")):
+            for position, named in enumerate(getattr(rule, key) or []):
+                if named not in known:
+                    problems.append((f"alerts.rules[{index}].{key}[{position}]", named, f"unknown {what} id"))
     return problems
 
 

@@ -8,11 +8,13 @@ from werkzeug.security import generate_password_hash
 
 from .accounts import create_device_token, generate_password
 from .config import load_config
-from .server import build, run_http, start_mqtt
+from .exports.scheduled import start_scheduled_exports
+from .server import build, run_http, start_alerts, start_mqtt
 
 log = logging.getLogger(__name__)
 
 MANAGER = "quanly"
+ADMIN = "quantri"  # for the accounts page, /admin/accounts
 
 
 def _ensure_user(server, username: str, role: str, password: str) -> None:
@@ -39,11 +41,15 @@ def run_demo(args) -> int:
     manager_password = generate_password()
     clerk_password = generate_password()
     _ensure_user(server, MANAGER, "manager", manager_password)
+    admin_password = generate_password()
+    _ensure_user(server, ADMIN, "admin", admin_password)
     for clerk in config.clerks:
         _ensure_user(server, clerk.id, "clerk", clerk_password)
     kiosk_token = create_device_token(server.store, "kiosk-01", server.service.now())
 
     mqtt_side = start_mqtt(server, data_dir, listen_host=args.host, port=args.mqtt_port)
+    alerts = start_alerts(server)
+    scheduled_exports = start_scheduled_exports(server.service, data_dir)  # the sample config sets [exports] folder
     simulator = None
     if not args.no_simulator:
         from .simulator import DemoSimulator
@@ -62,11 +68,14 @@ def run_demo(args) -> int:
             f"  API description    {base}/api/v1/openapi.json",
             f"  lobby board        {base}/board",
             f"  clerk console      {base}/console",
+            f"  manager dashboard  {base}/manage (sign in with the manager account below)",
             f"  counter display    {base}/counter/{config.counters[0].id}",
             f"  today's figures    {base}/api/v1/stats/today",
             f"  MQTT broker        {broker_name} on port {mqtt_side.port} (topics motcua/{config.site.id}/…, see docs/mqtt.md)",
             f"  simulator          {'kiosks, clerks and rating terminals at work' if simulator else 'off (--no-simulator)'}",
             f"  manager login      {MANAGER} / {manager_password}",
+            f"  accounts page      {base}/admin/accounts (admin login {ADMIN} / {admin_password})",
+            f"  daily exports      {scheduled_exports.folder if scheduled_exports else 'off ([exports] folder not set)'}",
             f"  clerk logins       {', '.join(c.id for c in config.clerks)} / {clerk_password}",
             f"  kiosk-01 token     {kiosk_token}",
             "  issue a ticket:",
@@ -83,6 +92,9 @@ def run_demo(args) -> int:
     finally:
         if simulator is not None:
             simulator.stop()
+        if scheduled_exports is not None:
+            scheduled_exports.stop()
+        alerts.stop()
         mqtt_side.stop()
         server.store.close()
     return 0

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from .alerts_runner import AlertRunner
 from .api import MAX_IMPORT_BODY, create_app
 from .config import Config
 from .domain.timeutil import Clock
@@ -110,6 +111,14 @@ def start_mqtt(server: Server, data_dir: Path, *, listen_host: str | None = None
     link.start(keep_trying=mqtt_config.mode == "external")
     server.app.extensions["motcua.mqtt_status"] = link.status
     return MqttSide(broker, link, port, protocol)
+
+
+def start_alerts(server: Server) -> AlertRunner:
+    """The alert rules' thread (evaluated after changes and every [alerts].evaluate_every_s).
+    Started after the MQTT side, so that what it raises at once is also published."""
+    runner = AlertRunner(server.service)
+    runner.start()
+    return runner
 
 
 def run_http(server: Server, host: str, port: int) -> None:

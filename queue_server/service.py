@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import secrets
 import threading
@@ -30,11 +31,28 @@ MAX_STATS_DAYS = 366
 class Change:
     """What a committed use case changed, for live state (MQTT, board streams)."""
 
-    kind: str  # ticket_issued, counter, call, rating, dossier
+    kind: str  # ticket_issued, counter, call, rating, dossier, device, alert
     data: dict = field(default_factory=dict)
 
 
 Listener = Callable[[Change], None]
+
+
+@dataclass
+class _DayRecords:
+    """Today's tickets, ratings and open-or-touched dossiers as of history entry `seq`, and the
+    figures computed from them. Kept so that state/today and every board do not reload and
+    recompute a whole (possibly 20,000-ticket) day after each press: only the records named
+    by newer history entries are read again, and the figures are recomputed only when
+    something changed. Every change to a ticket, rating or dossier writes a history entry
+    naming it, whichever process made it, so nothing is missed."""
+
+    day: date
+    seq: int
+    tickets: dict[str, Ticket]
+    ratings: dict[int, Rating]
+    dossiers: dict[str, dossier_rules.Dossier]
+    figures: dict | None = None
 
 
 class QueueService:
@@ -45,6 +63,8 @@ class QueueService:
         self.calendar = calendar_of(config)
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
+        self._today_records: _DayRecords | None = None
+        self._today_lock = threading.Lock()
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -64,6 +84,10 @@ class QueueService:
                     self._listeners.remove(listener)
 
         return unsubscribe
+
+    def notify(self, changes: list[Change]) -> None:
+        """For collaborators that commit changes of their own (the alert rules): tell the listeners."""
+        self._notify(changes)
 
     def _notify(self, changes: list[Change]) -> None:
         """Tell listeners; inside a caller's transaction (a batch), only once it commits."""
@@ -313,7 +337,8 @@ class QueueService:
     # --- devices --------------------------------------------------------------------------------
 
     def record_device_status(self, device_id: str, status: str) -> None:
-        """online / offline from a device's birth message or Last Will."""
+        """online / offline from a device's birth message or Last Will; removed when its
+        retained status is cleared."""
         if self.store.set_device_status(device_id, status, self.now()):
             self._notify([Change("device", {"device": device_id, "status": status})])
 
@@ -368,7 +393,11 @@ class QueueService:
             if dossier is None:
                 raise NotFound("unknown_dossier", f"Không có hồ sơ {code} / Unknown dossier {code}")
             changed = change(dossier, now)
-            self.store.update_dossier(changed, returned_at=now if kind == "dossier_returned" else None)
+            self.store.update_dossier(
+                changed,
+                returned_at=now if kind == "dossier_returned" else None,
+                rescheduled_at=now if kind == "dossier_rescheduled" else None,
+            )
             self._history(now, kind, code, changed, actor)
             view = self.dossier_view(changed)
         self._notify([Change("dossier", view)])
@@ -389,6 +418,14 @@ class QueueService:
         return self._change_dossier(
             code, "dossier_resumed", lambda d, now: dossier_rules.resume(d, on or local_day(now, self.config.tz)), actor
         )
+
+    def reschedule_dossier(self, code: str, reason: str, new_due_on: date, *, actor: str | None = None) -> dict:
+        """A new date for the result and the reason for the delay (the apology slip prints both)."""
+
+        def change(dossier, now):
+            return dossier_rules.reschedule(dossier, reason, new_due_on, self.calendar, local_day(now, self.config.tz))
+
+        return self._change_dossier(code, "dossier_rescheduled", change, actor)
 
     def import_dossiers(self, csv_text: str, *, actor: str | None = None) -> dict:
         """Bulk import (CSV with a header row); all rows or none."""
@@ -441,6 +478,9 @@ class QueueService:
             "ticket_id": dossier.ticket_id,
             "counter": dossier.counter_id,
             "clerk": dossier.clerk_id,
+            # Given with the apology slip; the outcome below still judges by due_date.
+            "delay_reason": dossier.delay_reason,
+            "new_due_date": dossier.new_due_on.isoformat() if dossier.new_due_on else None,
         }
         if dossier.returned_on is not None:
             view["outcome"] = str(dossier_rules.classify_returned(dossier, self.calendar))
@@ -460,12 +500,73 @@ class QueueService:
         )
 
     def stats_today(self) -> dict:
+        return self.stats_today_marked()[0]
+
+    def stats_today_marked(self) -> tuple[dict, int]:
+        """Today's figures, and the id of the newest rating they include (0 for none). Ratings
+        get increasing ids as they commit, so a press with a higher id is not in them yet."""
         today = self.today()
-        figures = self.figures(today, today)
+        if self.store.db.conn.in_transaction:
+            # Inside a write the records may yet be rolled back: never keep them.
+            figures = self.figures(today, today)
+            newest_rating_id = self.store.newest_rating_id()
+        else:
+            with self._today_lock:
+                records = self._refresh_today(today)
+                if records.figures is None:
+                    records.figures = period_figures(
+                        self.config, today, today,
+                        records.tickets.values(), records.ratings.values(), records.dossiers.values(),
+                    )
+                figures = copy.deepcopy(records.figures)  # callers may change their copy
+                newest_rating_id = max(records.ratings, default=0)
         figures["day"] = today.isoformat()
         figures["site"] = self.config.site.id
         figures["generated_at"] = self.now().isoformat()
-        return figures
+        return figures, newest_rating_id
+
+    def _refresh_today(self, today: date) -> _DayRecords:
+        """Today's records, brought up to the newest history entry."""
+        seq = self.store.history_seq()  # read first: anything committed later is caught next time
+        records = self._today_records
+        if records is None or records.day != today:
+            records = self._today_records = _DayRecords(
+                today, seq,
+                {ticket.id: ticket for ticket in self.store.tickets_between(today, today)},
+                dict(self.store.ratings_with_ids_between(today, today)),
+                {dossier.code: dossier for dossier in self.store.dossiers_touching(today, today)},
+            )
+            return records
+        if seq == records.seq:
+            return records
+        ticket_ids, rating_ids, codes = set(), set(), set()
+        for kind, subject in self.store.history_subjects(records.seq, seq):
+            if kind.startswith("ticket_"):
+                ticket_ids.add(subject)
+            elif kind.startswith("rating_"):
+                rating_ids.add(int(subject))
+            elif kind.startswith("dossier_"):
+                codes.add(subject)
+        for ticket in self.store.tickets_by_ids(ticket_ids):
+            if ticket.service_day == today:
+                records.tickets[ticket.id] = ticket
+            else:
+                records.tickets.pop(ticket.id, None)
+        for rating_id, rating in self.store.ratings_by_ids(rating_ids):
+            if rating.day == today:
+                records.ratings[rating_id] = rating
+            else:
+                records.ratings.pop(rating_id, None)
+        for dossier in self.store.dossiers_by_codes(codes):
+            # The same rule as Store.dossiers_touching(today, today).
+            if dossier.received_on <= today and (dossier.returned_on is None or dossier.returned_on >= today):
+                records.dossiers[dossier.code] = dossier
+            else:
+                records.dossiers.pop(dossier.code, None)
+        records.seq = seq
+        if ticket_ids or rating_ids or codes:
+            records.figures = None
+        return records
 
     def stats_daily(self, first: date, last: date) -> list[dict]:
         _check_range(first, last)

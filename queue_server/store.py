@@ -1,10 +1,11 @@
 """The one module that speaks SQL: the SQLite file (WAL), its migrations, and record mapping."""
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields, is_dataclass
 from datetime import date, datetime
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .domain.alerts import AlertCondition
 from .domain.counters import CounterState
 from .domain.dossiers import Dossier
 from .domain.history import dossier_from_snapshot, rating_from_snapshot, ticket_from_snapshot
@@ -164,8 +166,42 @@ def _m004_device_health(db: sqlite_utils.Database) -> None:
         db["devices"].add_column(column, str)
 
 
+def _m006_alerts(db: sqlite_utils.Database) -> None:
+    # Alerts raised by the configured rules, kept after they clear (the dashboard's "recent").
+    db["alerts"].create(
+        {
+            "id": int, "rule_id": str, "kind": str, "subject": str, "severity": str, "message_vi": str,
+            "message_en": str, "details": str, "raised_at": str, "cleared_at": str,
+        },
+        pk="id",
+        not_null={"rule_id", "kind", "subject", "severity", "message_vi", "message_en", "details", "raised_at"},
+    )
+    # At most one open alert per rule and subject, whoever evaluates the rules.
+    db.execute("CREATE UNIQUE INDEX alerts_open_unique ON alerts(rule_id, subject) WHERE cleared_at IS NULL")
+    db["alerts"].create_index(["cleared_at"], index_name="alerts_cleared_at")
+
+
+def _m007_reschedule_sessions_export_runs(db: sqlite_utils.Database) -> None:
+    # Dossier reschedule: the reason for the delay and the new date printed on the apology
+    # slip, and when they were given. due_date keeps the receipt's date (figures judge by it).
+    for column in ("delay_reason", "new_due_on", "rescheduled_at"):
+        db["dossiers"].add_column(column, str)
+    # Raised when an account is disabled, re-enabled or given a new password: a session
+    # cookie signed under an older epoch is refused, so those sessions end for good.
+    db["users"].add_column("session_epoch", int, not_null_default=0)
+    # The scheduled export at closing time: one row per file written (status ok), which is
+    # how a day is remembered as done, and one per failure with its reason.
+    db["export_runs"].create(
+        {"id": int, "day": str, "format": str, "status": str, "path": str, "detail": str, "at": str},
+        pk="id",
+        not_null={"day", "status", "at"},
+    )
+    db["export_runs"].create_index(["day", "status"], index_name="export_runs_day_status")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial, _m002_seen_messages, _m003_waiting_index, _m004_device_health, _m005_pressed_at,
+    _m006_alerts, _m007_reschedule_sessions_export_runs,
 ]
 
 
@@ -377,6 +413,15 @@ class Store:
         )
         return [_ticket_from_tuple(row) for row in cursor]
 
+    def tickets_by_ids(self, ticket_ids: Iterable[str]) -> list[Ticket]:
+        found: list[Ticket] = []
+        for chunk in _chunks(list(ticket_ids)):
+            cursor = self.db.conn.execute(
+                f"SELECT {TICKET_SELECT} FROM tickets WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found += [_ticket_from_tuple(row) for row in cursor]
+        return found
+
     def find_ticket_by_code(self, day: date, letter: str, number: int) -> Ticket | None:
         row = next(
             self._query(
@@ -463,8 +508,21 @@ class Store:
         return bool(row[0]), row[1]
 
     def ratings_between(self, first: date, last: date) -> list[Rating]:
+        return [rating for _, rating in self.ratings_with_ids_between(first, last)]
+
+    def ratings_with_ids_between(self, first: date, last: date) -> list[tuple[int, Rating]]:
         rows = self._query("SELECT * FROM ratings WHERE day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()])
-        return [self.rating_from_row(row) for row in rows]
+        return [(row["id"], self.rating_from_row(row)) for row in rows]
+
+    def newest_rating_id(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM ratings").fetchone()[0]
+
+    def ratings_by_ids(self, rating_ids: Iterable[int]) -> list[tuple[int, Rating]]:
+        found: list[tuple[int, Rating]] = []
+        for chunk in _chunks(list(rating_ids)):
+            rows = self._query(f"SELECT * FROM ratings WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found += [(row["id"], self.rating_from_row(row)) for row in rows]
+        return found
 
     # --- dossiers -------------------------------------------------------------------------------
 
@@ -484,6 +542,8 @@ class Store:
             "ticket_id": dossier.ticket_id,
             "counter_id": dossier.counter_id,
             "clerk_id": dossier.clerk_id,
+            "delay_reason": dossier.delay_reason,
+            "new_due_on": dossier.new_due_on.isoformat() if dossier.new_due_on else None,
         }
 
     @staticmethod
@@ -494,16 +554,25 @@ class Store:
         row = next(self._query("SELECT * FROM dossiers WHERE code = ?", [code]), None)
         return self.dossier_from_row(row) if row else None
 
+    def dossiers_by_codes(self, codes: Iterable[str]) -> list[Dossier]:
+        found: list[Dossier] = []
+        for chunk in _chunks(list(codes)):
+            rows = self._query(f"SELECT * FROM dossiers WHERE code IN ({', '.join('?' * len(chunk))})", chunk)
+            found += [self.dossier_from_row(row) for row in rows]
+        return found
+
     def insert_dossier(self, dossier: Dossier, at: datetime) -> None:
         row = self._dossier_row(dossier) | {"received_at": _iso(at), "returned_at": None}
         columns = ", ".join(row)
         self.db.execute(f"INSERT INTO dossiers ({columns}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
 
-    def update_dossier(self, dossier: Dossier, returned_at: datetime | None = None) -> None:
+    def update_dossier(self, dossier: Dossier, returned_at: datetime | None = None, rescheduled_at: datetime | None = None) -> None:
         row = self._dossier_row(dossier)
         code = row.pop("code")
         if returned_at is not None:
             row["returned_at"] = _iso(returned_at)
+        if rescheduled_at is not None:
+            row["rescheduled_at"] = _iso(rescheduled_at)
         assignments = ", ".join(f"{column} = ?" for column in row)
         self.db.execute(f"UPDATE dossiers SET {assignments} WHERE code = ?", [*row.values(), code])
 
@@ -529,6 +598,17 @@ class Store:
             [_iso(at), day.isoformat(), kind, subject, actor, snapshot_json(record)],
         )
 
+    def history_seq(self) -> int:
+        """The newest history entry's number (0 for none). Writes are serialised, so entries
+        committed later always have higher numbers."""
+        return self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM history").fetchone()[0]
+
+    def history_subjects(self, after_seq: int, upto_seq: int) -> list[tuple[str, str]]:
+        """(kind, subject) of the entries after_seq < seq <= upto_seq: what changed since."""
+        return self.db.execute(
+            "SELECT kind, subject FROM history WHERE seq > ? AND seq <= ?", [after_seq, upto_seq]
+        ).fetchall()
+
     def history(self) -> Iterator[dict]:
         for row in self._query("SELECT * FROM history ORDER BY seq"):
             yield row | {"data": json.loads(row["data"])}
@@ -551,6 +631,25 @@ class Store:
         if role is None:
             return self.db.execute("SELECT COUNT(*) FROM users").fetchone()[0]
         return self.db.execute("SELECT COUNT(*) FROM users WHERE role = ?", [role]).fetchone()[0]
+
+    def list_users(self) -> list[dict]:
+        """Every account without its password hash, by username."""
+        rows = self._query("SELECT username, role, disabled, created_at FROM users ORDER BY username")
+        return [row | {"disabled": bool(row["disabled"])} for row in rows]
+
+    def count_enabled_admins(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0").fetchone()[0]
+
+    def set_user_role(self, username: str, role: str) -> None:
+        self.db.execute("UPDATE users SET role = ? WHERE username = ?", [role, username])
+
+    def set_user_disabled(self, username: str, disabled: bool) -> None:
+        self.db.execute("UPDATE users SET disabled = ? WHERE username = ?", [int(disabled), username])
+
+    def end_sessions(self, username: str) -> int:
+        """Raise the account's session epoch (every session signed before ends); the new epoch."""
+        self.db.execute("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?", [username])
+        return self.db.execute("SELECT session_epoch FROM users WHERE username = ?", [username]).fetchone()[0]
 
     def set_device_token(self, device_id: str, token_hash: str, at: datetime) -> None:
         self.db.execute(
@@ -620,6 +719,27 @@ class Store:
                 [msg_id, kind, device_id, _iso(at)],
             )
 
+    # --- scheduled exports ----------------------------------------------------------------------
+
+    def exported_formats(self, day: date) -> set[str]:
+        """Formats of `day` the scheduled export has written."""
+        rows = self.db.execute("SELECT format FROM export_runs WHERE day = ? AND status = 'ok'", [day.isoformat()])
+        return {row[0] for row in rows}
+
+    def record_export_run(self, day: date, fmt: str | None, status: str, path: str | None, detail: str | None, at: datetime) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO export_runs (day, format, status, path, detail, at) VALUES (?, ?, ?, ?, ?, ?)",
+                [day.isoformat(), fmt, status, path, (detail or "")[:500] or None, _iso(at)],
+            )
+
+    def recent_export_runs(self, limit: int = 50) -> list[dict]:
+        return list(self._query("SELECT day, format, status, path, detail, at FROM export_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    def first_history_day(self) -> date | None:
+        """The local day of the oldest history entry: nothing happened at the centre before it."""
+        return _day(self.db.execute("SELECT MIN(day) FROM history").fetchone()[0])
+
     # --- rejected input -------------------------------------------------------------------------
 
     def add_reject(self, at: datetime, source: str, where: str, reason: str, detail: str, payload: str | None = None, device_id: str | None = None) -> None:
@@ -636,6 +756,73 @@ class Store:
         rows = self._query("SELECT * FROM rejects ORDER BY id DESC LIMIT ?", [limit])
         return [{("where" if k == "where_" else k): v for k, v in row.items()} for row in rows]
 
+    # --- alerts ---------------------------------------------------------------------------------
+
+    def ratings_pressed_since(self, since: datetime, first_day: date) -> list[dict]:
+        """Presses (counted or flagged) judged to have happened after `since`. `first_day` is
+        the earliest local day of receipt they can have: the day index keeps the search to
+        the last rows instead of the whole history."""
+        cursor = self.db.conn.execute(
+            "SELECT counter_id, level, counted, pressed_at FROM ratings WHERE day >= ? AND pressed_at > ?",
+            [first_day.isoformat(), _iso(since)],
+        )
+        return [
+            {"counter_id": row[0], "level": row[1], "counted": bool(row[2]), "pressed_at": from_iso(row[3])}
+            for row in cursor
+        ]
+
+    @staticmethod
+    def _alert_from_row(row: dict) -> dict:
+        return row | {
+            "details": json.loads(row["details"]),
+            "raised_at": from_iso(row["raised_at"]),
+            "cleared_at": _dt(row["cleared_at"]),
+        }
+
+    def open_alert(self, condition: AlertCondition, at: datetime) -> int:
+        """A new open alert; its id. Inside a write transaction."""
+        cursor = self.db.conn.execute(
+            "INSERT INTO alerts (rule_id, kind, subject, severity, message_vi, message_en, details, raised_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [condition.rule_id, condition.kind, condition.subject, condition.severity, condition.message_vi,
+             condition.message_en, _details_json(condition.details), _iso(at)],
+        )
+        return cursor.lastrowid
+
+    def refresh_alert(self, alert_id: int, condition: AlertCondition) -> None:
+        """An open alert's new figures: same alert, same `raised_at`."""
+        self.db.conn.execute(
+            "UPDATE alerts SET kind = ?, severity = ?, message_vi = ?, message_en = ?, details = ? "
+            "WHERE id = ? AND cleared_at IS NULL",
+            [condition.kind, condition.severity, condition.message_vi, condition.message_en,
+             _details_json(condition.details), alert_id],
+        )
+
+    def clear_alert(self, alert_id: int, at: datetime) -> None:
+        self.db.conn.execute("UPDATE alerts SET cleared_at = ? WHERE id = ? AND cleared_at IS NULL", [_iso(at), alert_id])
+
+    def get_alert(self, alert_id: int) -> dict | None:
+        row = next(self._query("SELECT * FROM alerts WHERE id = ?", [alert_id]), None)
+        return self._alert_from_row(row) if row else None
+
+    def active_alerts(self) -> list[dict]:
+        """Open alerts, oldest first, details decoded and times parsed."""
+        rows = self._query("SELECT * FROM alerts WHERE cleared_at IS NULL ORDER BY raised_at, id")
+        return [self._alert_from_row(row) for row in rows]
+
+    def cleared_alerts(self, since: datetime, limit: int = 100) -> list[dict]:
+        """Alerts cleared at or after `since`, the latest first."""
+        rows = self._query(
+            "SELECT * FROM alerts WHERE cleared_at >= ? ORDER BY cleared_at DESC, id DESC LIMIT ?", [_iso(since), limit]
+        )
+        return [self._alert_from_row(row) for row in rows]
+
+
+def _chunks(values: list, size: int = 500) -> Iterator[list]:
+    """Lists short enough for one `IN (...)` (SQLite limits the number of parameters)."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
 
 def _json_default(value: object) -> object:
     if hasattr(value, "isoformat"):
@@ -645,7 +832,16 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
+@functools.lru_cache(maxsize=None)
+def _field_names(record_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record_type))
+
+
+def _details_json(details: object) -> str:
+    return json.dumps(dict(details), ensure_ascii=False, default=_json_default)  # type: ignore[call-overload]
+
+
 def snapshot_json(record: object) -> str:
     """A domain record as the history keeps it: its fields as JSON, dates in ISO-8601."""
-    data = {f.name: getattr(record, f.name) for f in fields(record)}  # type: ignore[arg-type]
+    data = {name: getattr(record, name) for name in _field_names(type(record))}
     return json.dumps(data, ensure_ascii=False, default=_json_default)

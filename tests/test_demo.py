@@ -29,9 +29,9 @@ def test_demo_serves_health_and_tickets(tmp_path: Path):
     )
     try:
         printed = []
-        token = manager = None
+        token = manager = admin = None
         deadline = time.monotonic() + 60
-        while (token is None or manager is None) and time.monotonic() < deadline:
+        while (token is None or manager is None or admin is None) and time.monotonic() < deadline:
             line = process.stdout.readline()
             if not line:
                 break
@@ -40,7 +40,10 @@ def test_demo_serves_health_and_tickets(tmp_path: Path):
                 token = match.group(1)
             if match := re.search(r"manager login\s+(\S+) / (\S+)", line):
                 manager = match.groups()
-        assert token and manager, "".join(printed)
+            if match := re.search(r"admin login (\S+) / (\S+)\)", line):
+                admin = match.groups()
+        assert token and manager and admin, "".join(printed)
+        assert any("scheduled export to" in line for line in printed), "".join(printed)  # its thread started
         base = f"http://127.0.0.1:{port}"
         health = None
         while time.monotonic() < deadline:
@@ -55,6 +58,11 @@ def test_demo_serves_health_and_tickets(tmp_path: Path):
         session = requests.Session()
         assert session.post(f"{base}/api/v1/login", json={"username": manager[0], "password": manager[1]}, timeout=5).status_code == 200
         assert session.get(f"{base}/api/v1/stats/daily?from=2026-01-01&to=2026-01-02", timeout=5).status_code == 200
+        exports = session.get(f"{base}/api/v1/exports/scheduled", timeout=5).json()
+        assert exports["enabled"] and exports["folder"] == str(tmp_path / "demo" / "exports")
+        admin_session = requests.Session()
+        assert admin_session.post(f"{base}/api/v1/login", json={"username": admin[0], "password": admin[1]}, timeout=5).status_code == 200
+        assert {user["username"] for user in admin_session.get(f"{base}/api/v1/users", timeout=5).json()} >= {admin[0], manager[0]}
         assert requests.get(f"{base}/api/v1/stats/today", timeout=5).json()["tickets"]["issued"] >= 1
     finally:
         process.send_signal(signal.SIGINT)

@@ -286,7 +286,19 @@
     today(today) {
       motcua.syncClock(today.generated_at); // the screen's clock drifts; the server's is the reference
       renderClock();
+      if (state.today && state.today.ratings_through > today.ratings_through) {
+        // A press shown already is newer than these figures: keep its counts.
+        today.ratings = state.today.ratings;
+        today.ratings_through = state.today.ratings_through;
+      }
       state.today = today;
+      renderToday();
+    },
+    ratings(update) {
+      // A press, sent the moment it is counted (or flagged), ahead of the day's full figures.
+      if (!state.today || update.through <= state.today.ratings_through) return;
+      state.today.ratings = update.ratings;
+      state.today.ratings_through = update.through;
       renderToday();
     },
   });

@@ -69,7 +69,9 @@ def current_user() -> dict | None:
     if not username:
         return None
     user = service().store.get_user(username)
-    if user is None or user["disabled"]:
+    # A disabled account, or one whose sessions were ended (disabled, re-enabled, new
+    # password) after this cookie was signed, is signed out for good.
+    if user is None or user["disabled"] or session.get("epoch", 0) != user["session_epoch"]:
         session.clear()
         return None
     return user
@@ -145,9 +147,10 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
 
     from display_board import board
 
-    from . import auth, counters, dossiers, exports, health, stats, tickets
+    from .. import admin, dashboard
+    from . import alerts, auth, counters, dossiers, exports, health, stats, tickets, users
 
-    for module in (health, auth, tickets, counters, dossiers, stats, exports, board):
+    for module in (health, auth, tickets, counters, dossiers, stats, exports, board, dashboard, users, admin, alerts):
         app.register_blueprint(module.bp)
 
     @app.before_request

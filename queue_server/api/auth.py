@@ -25,6 +25,7 @@ def login():
         raise ApiError(401, "bad_credentials", "Sai tên đăng nhập hoặc mật khẩu / Wrong username or password")
     session.clear()
     session["username"] = user["username"]
+    session["epoch"] = user["session_epoch"]  # see current_user: ending sessions raises it
     return jsonify({"username": user["username"], "role": user["role"]})
 
 

@@ -28,6 +28,14 @@ class DayIn(BaseModel):
     on: dt.date | None = None
 
 
+class RescheduleIn(BaseModel):
+    """A new date for the result, and why it is late (its length is the domain's rule, 1–500)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    reason: str = Field(max_length=4000)
+    new_due_date: dt.date
+
+
 def _optional_day() -> dt.date | None:
     if not request.content_length:
         return None
@@ -75,6 +83,13 @@ def pause(code: str):
 @require_role("clerk")
 def resume(code: str):
     return jsonify(service().resume_dossier(code, on=_optional_day(), actor=actor()))
+
+
+@bp.post("/<code>/reschedule")
+@require_role("clerk")
+def reschedule(code: str):
+    body = parse_body(RescheduleIn)
+    return jsonify(service().reschedule_dossier(code, body.reason, body.new_due_date, actor=actor()))
 
 
 @bp.post("/import")

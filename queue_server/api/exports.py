@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
 
@@ -10,6 +11,7 @@ from ..domain.errors import NotFound
 from ..exports import jobs
 from ..exports.apology import ApologySlip, apology_pdf
 from ..exports.late import late_dossiers
+from ..exports.scheduled import scheduled_status
 from . import ApiError, parse_day, require_role, service
 
 bp = Blueprint("exports", __name__, url_prefix="/api/v1")
@@ -36,6 +38,14 @@ def daily_totals():
         raise ApiError(400, "invalid_input", "'format' phải là csv, xlsx hoặc pdf / 'format' must be csv, xlsx or pdf")
     export = jobs.daily_totals_export(service(), first, last, fmt)
     return _file(export.content, export.mimetype, export.filename)
+
+
+@bp.get("/exports/scheduled")
+@require_role("manager")
+def scheduled():
+    """The scheduled export's settings and its latest runs (files written, failures and why)."""
+    svc = service()
+    return jsonify(scheduled_status(svc, Path(svc.store.path).parent))
 
 
 @bp.get("/dossiers/late")
@@ -68,15 +78,18 @@ def late():
 @bp.get("/dossiers/<code>/apology.pdf")
 @require_role("clerk")
 def apology(code: str):
-    """The apology slip, with the reason and the new date given as ?reason=&new_date=."""
+    """The apology slip, with the reason and the new date the dossier was rescheduled with
+    (POST /api/v1/dossiers/{code}/reschedule); for a dossier never rescheduled, the older
+    way still works: both given as ?reason=&new_date=."""
     svc = service()
     dossier = svc.store.get_dossier(code)
     if dossier is None:
         raise NotFound("unknown_dossier", f"Không có hồ sơ {code} / Unknown dossier {code}")
-    reason = request.args.get("reason")
+    # The stored values win: the slip handed to the citizen says what the record says.
+    reason = dossier.delay_reason if dossier.delay_reason is not None else request.args.get("reason")
     if reason is None:
         raise ApiError(400, "invalid_input", "Thiếu tham số 'reason' / Missing parameter 'reason'")
-    new_date = parse_day(request.args.get("new_date"), "new_date")
+    new_date = dossier.new_due_on or parse_day(request.args.get("new_date"), "new_date")
     field = svc.config.field(dossier.field_id)
     slip = ApologySlip(
         centre_name=svc.config.site.name.vi, dossier=dossier, field_name=field.name.vi if field else dossier.field_id,

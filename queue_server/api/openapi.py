@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from .auth import LoginIn
 from .counters import TransferIn
-from .dossiers import DayIn, DossierIn
+from .dossiers import DayIn, DossierIn, RescheduleIn
 from .tickets import RatingIn, TicketIn
+from .users import PasswordIn, UserChangeIn, UserIn
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -39,6 +40,22 @@ def _path_param(name: str, description: str) -> dict:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": description}
 
 
+# One alert of GET /api/v1/alerts (the same fields as AlertInfo on MQTT); `cleared_at` only in `recent`.
+ALERT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "rule": {"type": "string", "description": "the rule's id in [alerts].rules"},
+        "kind": {"type": "string", "enum": ["unsatisfied_share", "wait_over_target", "device_offline", "printer_problem"]},
+        "subject": {"type": "string", "description": "the counter, field or device id the alert is about"},
+        "severity": {"type": "string", "enum": ["warning", "critical"]},
+        "message": {"type": "object", "properties": {"vi": {"type": "string"}, "en": {"type": "string"}}, "required": ["vi", "en"]},
+        "since": {"type": "string", "format": "date-time"},
+        "details": {"type": "object", "description": "the figures behind it, per kind"},
+        "cleared_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "rule", "kind", "subject", "severity", "message", "since", "details"],
+}
 DEVICE_OR_USER = [{"deviceToken": []}, {"session": []}]
 USER = [{"session": []}]
 COUNTER_ACTIONS = {
@@ -95,6 +112,12 @@ def openapi_document() -> dict:
             params=[{"name": n, "in": "query", "required": True, "schema": {"type": "string", "format": "date"}} for n in ("from", "to")],
         )},
         "/api/v1/devices": {"get": _op("devices: online/offline since when, last heard from, printer state", _responses("devices", 401, 403), security=USER, tags=["devices"])},
+        "/api/v1/alerts": {"get": _op(
+            "alerts of the configured rules ([alerts] in the site config): `active` (open now, critical first) and "
+            "`recent` (cleared in the last [alerts].recent_hours, latest first)",
+            _responses("the alerts", 401, 403) | {"200": {"description": "the alerts", **_json({"$ref": "#/components/schemas/Alerts"})}},
+            security=USER, tags=["alerts"],
+        )},
         "/api/v1/exports/daily-totals": {"get": _op(
             "daily totals per day × overall / field / counter / clerk: CSV (UTF-8 with BOM), XLSX (a sheet per breakdown, "
             "totals rows) or the PDF report in Vietnamese (Biểu 06 dossier table, satisfaction per level, Decision 766 5.4)",
@@ -108,12 +131,55 @@ def openapi_document() -> dict:
             params=[{"name": "since", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
         )},
         "/api/v1/dossiers/{code}/apology.pdf": {"get": _op(
-            "the apology slip 'Phiếu xin lỗi và hẹn lại ngày trả kết quả' (PDF, inline) with ?reason= and ?new_date=",
+            "the apology slip 'Phiếu xin lỗi và hẹn lại ngày trả kết quả' (PDF, inline) naming the reason and the new date the dossier "
+            "was rescheduled with (POST /api/v1/dossiers/{code}/reschedule); for a dossier never rescheduled, ?reason= and ?new_date= "
+            "are required instead (the stored values win when both exist)",
             _responses("the PDF", 400, 401, 403, 404, 409), security=USER, tags=["dossiers"],
             params=[_path_param("code", "dossier code"),
-                    {"name": "reason", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 500}},
-                    {"name": "new_date", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}}],
+                    {"name": "reason", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 500},
+                     "description": "only for a dossier not rescheduled"},
+                    {"name": "new_date", "in": "query", "required": False, "schema": {"type": "string", "format": "date"},
+                     "description": "only for a dossier not rescheduled"}],
         )},
+        "/api/v1/dossiers/{code}/reschedule": {"post": _op(
+            "give a late (or soon late) dossier a new date for the result and the reason for the delay, as the apology slip prints them; "
+            "the new date is a working day after the original appointment date and not in the past; on-time figures still judge "
+            "the dossier by its original date",
+            _responses("the dossier (delay_reason, new_due_date)", 400, 401, 403, 404, 409, 415), body=RescheduleIn, security=USER,
+            tags=["dossiers"], params=[_path_param("code", "dossier code")],
+        )},
+        "/api/v1/exports/scheduled": {"get": _op(
+            "the scheduled export at closing time: whether it is on, its folder, time and formats, and its latest runs "
+            "(each file written, each failure with its reason)",
+            _responses("settings and runs", 401, 403), security=USER, tags=["exports"],
+        )},
+        "/api/v1/users": {
+            "get": _op("every account (admin): username, role, disabled, created_at; never a password hash", _responses("accounts", 401, 403),
+                       security=USER, tags=["accounts"]),
+            "post": _op(
+                "add an account (admin); without `password` one is generated and returned once as `password`",
+                _responses("the account", 400, 401, 403, 409, 415, ok_status="201"), body=UserIn, security=USER, tags=["accounts"],
+            ),
+        },
+        "/api/v1/users/{username}": {"patch": _op(
+            "change an account's role and/or disable or re-enable it (admin). Disabling ends its sessions. 409: the last enabled "
+            "admin, or the admin's own account, cannot be demoted or disabled",
+            _responses("the account", 400, 401, 403, 404, 409, 415), body=UserChangeIn, security=USER, tags=["accounts"],
+            params=[_path_param("username", "login name")],
+        )},
+        "/api/v1/users/{username}/password": {"post": _op(
+            "reset an account's password (admin); without a body or `password` one is generated and returned once as `password`. "
+            "Every session of the account ends",
+            _responses("{username, password?}", 400, 401, 403, 404, 415), security=USER, tags=["accounts"],
+            params=[_path_param("username", "login name")],
+        ) | {"requestBody": {"required": False, **_json({"$ref": "#/components/schemas/PasswordIn"})}}},
+        "/admin/accounts": {"get": _op(
+            "accounts page for admins (HTML): sign-in form until someone signs in; add and disable accounts, reset passwords, "
+            "set roles. A signed-in clerk or manager gets 403",
+            _responses("HTML page") | {"403": {"description": "signed in as a clerk or manager (HTML page saying so)"}}, tags=["accounts"],
+        )},
+        "/admin/static/{filename}": {"get": _op("the accounts page's script and style", _responses("file", 404), tags=["accounts"],
+                                                params=[_path_param("filename", "file name")])},
         "/api/v1/rejects": {"get": _op("rejected input: counts per reason and the latest", _responses("rejects", 401, 403), security=USER, tags=["stats"])},
         "/board": {"get": _op("lobby board page (HTML; ?notice= scrolling text, ?voice=vi,en languages spoken, ?style=number|digits)", _responses("HTML page"), tags=["board"])},
         "/board/stream": {"get": _op(
@@ -128,6 +194,19 @@ def openapi_document() -> dict:
         "/board/static/{filename}": {"get": _op("the pages' scripts, styles and chime", _responses("file", 404), tags=["board"], params=[_path_param("filename", "file name")])},
         "/counter/{counter_id}": {"get": _op("a counter's own display (HTML): the number being served and the clerk", _responses("HTML page", 404), tags=["board"], params=[_path_param("counter_id", "counter id")])},
         "/console": {"get": _op("clerk console (HTML; it signs in with /api/v1/login and acts through the counter and dossier endpoints)", _responses("HTML page"), tags=["board"])},
+        "/manage": {"get": _op(
+            "manager dashboard (HTML): sign-in form until a manager or admin signs in; live figures per field, counter and clerk, "
+            "charts, exports, late dossiers, device health and alerts. A signed-in clerk gets 403 (the page, or JSON when asked for)",
+            _responses("HTML page") | {"403": {"description": "signed in as a clerk (HTML page, or the JSON error to Accept: application/json)"}}, tags=["dashboard"],
+        )},
+        "/manage/static/{filename}": {"get": _op("the dashboard's script, style and vendored Chart.js (with its licence)", _responses("file", 404), tags=["dashboard"], params=[_path_param("filename", "file name, e.g. vendor/chart.umd.min.js")])},
+        "/api/v1/stats/breakdown": {"get": _op(
+            "the dashboard's figures for a period (default today): tickets, ratings, dossiers and the Decision 766 5.4 score, overall "
+            "and per field / counter / clerk (as /api/v1/stats/daily computes them), with names, and the chart series: arrivals and "
+            "average wait by hour, satisfaction % by day, clerks side by side; `live` says whether the period includes today",
+            _responses("figures and series", 400, 401, 403), security=USER, tags=["stats"],
+            params=[{"name": n, "in": "query", "required": False, "schema": {"type": "string", "format": "date"}, "description": "default: today"} for n in ("from", "to")],
+        )},
     }
     for action, summary in COUNTER_ACTIONS.items():
         paths[f"/api/v1/counters/{{counter_id}}/{action}"] = {"post": _op(
@@ -140,7 +219,14 @@ def openapi_document() -> dict:
              "resume": "documents supplied: the clock runs again"}[action] + " (optional body {on: date})",
             _responses("the dossier", 400, 401, 403, 404, 409, 422), security=USER, tags=["dossiers"], params=[_path_param("code", "dossier code")],
         )}
-    schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}") for model in (TicketIn, RatingIn, TransferIn, DossierIn, DayIn, LoginIn)}
+    schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}") for model in (TicketIn, RatingIn, TransferIn, DossierIn, DayIn, LoginIn, RescheduleIn, UserIn, UserChangeIn, PasswordIn)}
+    schemas["Alert"] = ALERT_SCHEMA
+    schemas["Alerts"] = {
+        "type": "object",
+        "properties": {"active": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                       "recent": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}},
+        "required": ["active", "recent"],
+    }
     schemas["Error"] = {
         "type": "object",
         "properties": {"error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}, "required": ["code", "message"]}},

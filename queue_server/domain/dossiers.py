@@ -20,6 +20,8 @@ from queue_server.domain.workdays import WorkCalendar
 
 MAX_DOSSIER_CODE_LENGTH = 64
 MAX_WORKING_DAYS = 365
+# The apology slip prints the reason in full; longer would not fit its line.
+MAX_DELAY_REASON_LENGTH = 500
 
 
 class Channel(StrEnum):
@@ -71,6 +73,11 @@ class Dossier:
     ticket_id: str | None = None
     counter_id: str | None = None
     clerk_id: str | None = None
+    # Set when the centre gives a late (or soon late) dossier a new date, as the apology slip
+    # does. On-time figures still judge the dossier against `due_date`: the new date is a
+    # promise made because the first one was broken, not a new deadline.
+    delay_reason: str | None = None
+    new_due_on: date | None = None
 
     @property
     def is_returned(self) -> bool:
@@ -227,6 +234,50 @@ def return_result(dossier: Dossier, on: date) -> Dossier:
         if last_pause.is_open:
             pauses = pauses[:-1] + (replace(last_pause, ended_on=on),)
     return replace(dossier, returned_on=on, pauses=pauses)
+
+
+def reschedule(dossier: Dossier, reason: str, new_due_on: date, calendar: WorkCalendar, today: date) -> Dossier:
+    """Give the citizen a new date for the result, with the reason for the delay.
+
+    The new date comes after the original appointment date (an earlier one needs no
+    apology), is a working day (the centre is open to hand the result over) and is not
+    in the past as of `today`. Rescheduling again replaces the previous new date and
+    reason. Only `delay_reason` and `new_due_on` change: `due_date`, and with it every
+    early / on-time / late figure, stays as the receipt promised.
+    """
+    _require_date(new_due_on, "new_due_on")
+    _require_date(today, "today")
+    _require_not_returned(dossier)
+    if not isinstance(reason, str) or not 1 <= len(reason.strip()) <= MAX_DELAY_REASON_LENGTH:
+        raise InvalidInput(
+            "invalid_reason",
+            f"Cần nêu lý do chậm trễ (1–{MAX_DELAY_REASON_LENGTH} ký tự)"
+            f" / Give the reason for the delay (1–{MAX_DELAY_REASON_LENGTH} characters)",
+        )
+    if new_due_on <= dossier.due_date:
+        raise InvalidInput(
+            "new_date_not_after_due",
+            "Ngày hẹn mới phải sau ngày hẹn trả ban đầu"
+            " / The new date must be after the original appointment date",
+            due_date=dossier.due_date.isoformat(),
+            new_due_date=new_due_on.isoformat(),
+        )
+    if new_due_on < today:
+        raise InvalidInput(
+            "new_date_in_past",
+            "Ngày hẹn mới không được trước hôm nay / The new date must not be before today",
+            today=today.isoformat(),
+            new_due_date=new_due_on.isoformat(),
+        )
+    if not calendar.is_working_day(new_due_on):
+        raise InvalidInput(
+            "new_date_not_working_day",
+            "Ngày hẹn mới phải là ngày làm việc (không phải cuối tuần, ngày lễ)"
+            " / The new date must be a working day (not a weekend or holiday)",
+            new_due_date=new_due_on.isoformat(),
+            next_working_day=calendar.next_working_day(new_due_on).isoformat(),
+        )
+    return replace(dossier, delay_reason=reason.strip(), new_due_on=new_due_on)
 
 
 def paused_working_days(dossier: Dossier, calendar: WorkCalendar, today: date) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections import Counter as Tally
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 
 from ..config import Config
@@ -37,54 +37,91 @@ def calendar_of(config: Config) -> WorkCalendar:
     )
 
 
-def ticket_figures(config: Config, tickets: Iterable[Ticket]) -> dict:
-    tickets = list(tickets)
-    called = [x for x in tickets if x.called_at is not None]
-    waits = [x.wait_s() for x in called]
-    services = [s for s in (x.service_s() for x in tickets if x.status is TicketStatus.FINISHED) if s is not None]
+def _ticket_facts(config: Config, tickets: Iterable[Ticket]) -> list[tuple]:
+    """(ticket, wait_s, within target, service_s) with each rule applied once per ticket, so that the
+    four breakdowns of period_figures reuse them instead of applying the rules four times."""
     targets = {field.id: field.target_wait_min for field in config.fields}
-    within = sum(
-        1 for ticket in called
-        if ticket.issued_field_id in targets and served_within_target(ticket, targets[ticket.issued_field_id])
-    )
-    status = Tally(x.status for x in tickets)
+    finished = TicketStatus.FINISHED
+    facts = []
+    for ticket in tickets:
+        wait = ticket.wait_s()
+        target = targets.get(ticket.issued_field_id)
+        within = wait is not None and target is not None and served_within_target(ticket, target)
+        service = ticket.service_s() if ticket.status is finished else None
+        facts.append((ticket, wait, within, service))
+    return facts
+
+
+def ticket_figures(config: Config, tickets: Iterable[Ticket]) -> dict:
+    return _ticket_totals(_ticket_facts(config, tickets))
+
+
+def _ticket_totals(facts: list[tuple]) -> dict:
+    waits = [wait for _, wait, _, _ in facts if wait is not None]
+    services = [service for _, _, _, service in facts if service is not None]
+    within = sum(1 for _, _, is_within, _ in facts if is_within)
+    status = Tally(ticket.status for ticket, _, _, _ in facts)
     return {
-        "issued": len(tickets),
-        "priority": sum(1 for x in tickets if x.is_priority),
+        "issued": len(facts),
+        "priority": sum(1 for ticket, _, _, _ in facts if ticket.priority is not None),
         "waiting": status[TicketStatus.WAITING],
         "at_counter": status[TicketStatus.CALLED] + status[TicketStatus.SERVING],
         "served": status[TicketStatus.FINISHED],
         "no_show": status[TicketStatus.NO_SHOW],
-        "called": len(called),
+        "called": len(waits),
         "within_target": within,
-        "within_target_pct": percent(within, len(called)),
+        "within_target_pct": percent(within, len(waits)),
         "avg_wait_s": round(sum(waits) / len(waits), 1) if waits else None,
         "p90_wait_s": nearest_rank(waits, 90),
         "avg_service_s": round(sum(services) / len(services), 1) if services else None,
     }
 
 
+def _level_table(config: Config) -> dict[str, tuple[bool, float]]:
+    """Each level's (counts as satisfied, 0–100 score), looked up once per scale, not once per rating."""
+    return {level.id: (is_satisfied(config.rating, level.id), level_score(config.rating, level.id)) for level in config.rating.levels}
+
+
 def rating_figures(config: Config, ratings: Iterable[Rating]) -> dict:
-    ratings = list(ratings)
-    counted = [r for r in ratings if r.counted]
+    return _rating_totals(config, _level_table(config), list(ratings))
+
+
+def _rating_totals(config: Config, levels: dict, ratings: list[Rating]) -> dict:
     by_level = {level.id: 0 for level in config.rating.levels}
-    for rating in counted:
-        by_level[rating.level] = by_level.get(rating.level, 0) + 1
-    satisfied = sum(1 for r in counted if is_satisfied(config.rating, r.level))
-    index = (
-        round(sum(level_score(config.rating, r.level) for r in counted) / len(counted), 1) if counted else None
-    )
+    for level_id, count in Tally(r.level for r in ratings if r.counted).items():
+        by_level[level_id] = by_level.get(level_id, 0) + count
     flags = Tally(str(r.flag) for r in ratings if not r.counted and r.flag is not None)
+    return _ratings_from_tallies(levels, by_level, flags)
+
+
+def _ratings_from_tallies(levels: dict, by_level: dict[str, int], flags: Mapping[str, int]) -> dict:
+    """Every rating figure follows from the counted presses per level and the flagged ones per
+    reason: satisfaction and the index too (the index is the mean level score)."""
+    counted = sum(by_level.values())
+    satisfied = sum(count for level_id, count in by_level.items() if count and levels[level_id][0])
+    index = round(sum(count * levels[level_id][1] for level_id, count in by_level.items()) / counted, 1) if counted else None
     return {
-        "counted": len(counted),
+        "counted": counted,
         "by_level": by_level,
         "satisfied": satisfied,
-        "unsatisfied": len(counted) - satisfied,
-        "satisfaction_pct": percent(satisfied, len(counted)),
+        "unsatisfied": counted - satisfied,
+        "satisfaction_pct": percent(satisfied, counted),
         "index": index,
         "flagged": sum(flags.values()),
         "flagged_by_reason": dict(sorted(flags.items())),
     }
+
+
+def with_press(config: Config, ratings: dict, level: str, counted: bool, flag: str | None) -> dict:
+    """`ratings` (as rating_figures gives them) with one more press, computed from the tallies
+    alone: a board can show a press at once instead of waiting for the whole day's figures."""
+    by_level = dict(ratings["by_level"])
+    flags = dict(ratings["flagged_by_reason"])
+    if counted:
+        by_level[level] = by_level.get(level, 0) + 1
+    elif flag is not None:
+        flags[flag] = flags.get(flag, 0) + 1
+    return _ratings_from_tallies(_level_table(config), by_level, flags)
 
 
 def dossier_figures(calendar: WorkCalendar, dossiers: Iterable[Dossier], first: date, last: date) -> dict:
@@ -160,32 +197,39 @@ def period_figures(
     ratings = [r for r in ratings if first <= r.day <= last]
     dossiers = list(dossiers)
 
+    facts = _ticket_facts(config, tickets)
+    levels = _level_table(config)
+
     def breakdown(key_ticket, key_rating, ids: list[str]) -> dict:
         # One pass to group, rather than one pass over every record per group.
-        tickets_by: dict = defaultdict(list)
-        for ticket in tickets:
-            tickets_by[key_ticket(ticket)].append(ticket)
+        facts_by: dict = defaultdict(list)
+        for fact in facts:
+            facts_by[key_ticket(fact[0])].append(fact)
         ratings_by: dict = defaultdict(list)
         for rating in ratings:
             ratings_by[key_rating(rating)].append(rating)
         return {
             group_id: {
-                "tickets": ticket_figures(config, tickets_by.get(group_id, [])),
-                "ratings": rating_figures(config, ratings_by.get(group_id, [])),
+                "tickets": _ticket_totals(facts_by.get(group_id, [])),
+                "ratings": _rating_totals(config, levels, ratings_by.get(group_id, [])),
             }
             for group_id in ids
         }
 
     by_field = breakdown(lambda x: x.field_id, lambda r: r.field_id, [f.id for f in config.fields])
+    issued_by_field = Tally(x.issued_field_id for x in tickets)
+    dossiers_by_field: dict = defaultdict(list)
+    for dossier in dossiers:
+        dossiers_by_field[dossier.field_id].append(dossier)
     for field in config.fields:
-        by_field[field.id]["tickets"]["issued"] = sum(1 for x in tickets if x.issued_field_id == field.id)
-        by_field[field.id]["dossiers"] = dossier_figures(calendar, [d for d in dossiers if d.field_id == field.id], first, last)
+        by_field[field.id]["tickets"]["issued"] = issued_by_field[field.id]
+        by_field[field.id]["dossiers"] = dossier_figures(calendar, dossiers_by_field.get(field.id, []), first, last)
     clerk_ids = sorted({c.id for c in config.clerks} | {x.clerk_id for x in tickets if x.clerk_id} | {r.clerk_id for r in ratings if r.clerk_id})
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),
-        "tickets": ticket_figures(config, tickets),
-        "ratings": rating_figures(config, ratings),
+        "tickets": _ticket_totals(facts),
+        "ratings": _rating_totals(config, levels, ratings),
         "dossiers": dossier_figures(calendar, dossiers, first, last),
         "grading_766": grading_766(config, calendar, dossiers, ratings, first, last),
         "by_field": by_field,

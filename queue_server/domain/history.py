@@ -10,7 +10,7 @@ from .tickets import Ticket, TicketStatus
 
 TICKET_KINDS = {"ticket_issued", "ticket_called", "ticket_recalled", "ticket_started", "ticket_finished", "ticket_no_show", "ticket_transferred"}
 RATING_KINDS = {"rating_recorded"}
-DOSSIER_KINDS = {"dossier_received", "dossier_paused", "dossier_resumed", "dossier_returned"}
+DOSSIER_KINDS = {"dossier_received", "dossier_paused", "dossier_resumed", "dossier_returned", "dossier_rescheduled"}
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -80,6 +80,8 @@ def dossier_from_snapshot(data: dict) -> Dossier:
         ticket_id=data.get("ticket_id"),
         counter_id=data.get("counter_id"),
         clerk_id=data.get("clerk_id"),
+        delay_reason=data.get("delay_reason"),
+        new_due_on=_day(data.get("new_due_on")),
     )
 
 

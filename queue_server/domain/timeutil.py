@@ -51,7 +51,8 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
 
 def to_utc_iso(at: datetime) -> str:
     """How instants are stored: UTC, ISO-8601, fixed width to the microsecond, so they sort."""
-    return require_aware(at).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: the same text at a fraction of the cost (several per message).
+    return require_aware(at).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_iso(text: str) -> datetime:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from xml.sax.saxutils import escape
 
-from ..domain.dossiers import Dossier
+from ..domain.dossiers import MAX_DELAY_REASON_LENGTH, Dossier
 from ..domain.errors import Conflict, InvalidInput
 
-MAX_REASON_LENGTH = 500
+MAX_REASON_LENGTH = MAX_DELAY_REASON_LENGTH  # the same limit as a stored reschedule's reason
 TITLE = "PHIẾU XIN LỖI VÀ HẸN LẠI NGÀY TRẢ KẾT QUẢ"
 NATIONAL_HEADING = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
 MOTTO = "Độc lập - Tự do - Hạnh phúc"

@@ -11,6 +11,7 @@ the rejection and carries on.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -407,6 +408,44 @@ class CallEvent(Message):
     call_id: Transaction | None = None  # lets an announcer drop a QoS 1 redelivery
 
 
+AlertLine = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class AlertText(Message):
+    """An alert's message; longer than a Bilingual name (it quotes names and a printer's words)."""
+
+    vi: AlertLine
+    en: AlertLine
+
+
+class AlertInfo(Message):
+    """One alert, as GET /api/v1/alerts shows it."""
+
+    id: Annotated[int, Field(ge=1)]
+    rule: Id  # the rule's id in [alerts].rules of the site config
+    kind: Key  # unsatisfied_share, wait_over_target, device_offline, printer_problem (more may come)
+    subject: Id  # the counter, field or device it is about
+    severity: Literal["warning", "critical"]
+    message: AlertText
+    since: Time
+    details: dict[str, Any] = Field(default_factory=dict)  # the figures behind it, per kind
+    cleared_at: Time | None = None
+
+
+class AlertsState(Message):
+    """The alerts open now, for dashboards."""
+
+    active: list[AlertInfo]
+    updated_at: Time
+
+
+class AlertEvent(Message):
+    """An alert raised or cleared."""
+
+    event: Literal["raised", "cleared"]
+    alert: AlertInfo
+
+
 # --------------------------------------------------------------------------- the topic map
 
 
@@ -428,6 +467,8 @@ class Kind(StrEnum):
     QUEUE_STATE = "queue_state"
     TODAY = "today"
     CALL = "call"
+    ALERTS = "alerts"
+    ALERT = "alert"
 
 
 class Status(StrEnum):
@@ -516,6 +557,10 @@ TOPICS: dict[Kind, TopicDef] = {
                  description="today's totals"),
         TopicDef(Kind.CALL, "events/call", Direction.FROM_SERVER, False, CallEvent,
                  description="a ticket called to a counter"),
+        TopicDef(Kind.ALERTS, "state/alerts", Direction.FROM_SERVER, True, AlertsState,
+                 description="the alerts open now"),
+        TopicDef(Kind.ALERT, "events/alert", Direction.FROM_SERVER, False, AlertEvent,
+                 description="an alert raised or cleared"),
     )
 }
 
@@ -576,6 +621,14 @@ def topic_today(site: str) -> str:
 
 def topic_call(site: str) -> str:
     return TOPICS[Kind.CALL].topic(site)
+
+
+def topic_alerts(site: str) -> str:
+    return TOPICS[Kind.ALERTS].topic(site)
+
+
+def topic_alert_event(site: str) -> str:
+    return TOPICS[Kind.ALERT].topic(site)
 
 
 # --------------------------------------------------------------------------- subscriptions
@@ -650,6 +703,12 @@ def parse_from_server(site: str, topic: str, payload: bytes, *, now: datetime | 
 
 def match_topic(site: str, topic: str) -> tuple[TopicDef, dict[str, str]]:
     """Which topic definition a concrete topic is, with its ids. Raises PayloadRejected."""
+    definition, ids = _match_topic(site, topic)
+    return definition, dict(ids)
+
+
+@functools.lru_cache(maxsize=4096)  # a site has a bounded set of topics; misses raise, uncached
+def _match_topic(site: str, topic: str) -> tuple[TopicDef, tuple[tuple[str, str], ...]]:
     prefix = f"{PREFIX}/{site}/"
     if not topic.startswith(prefix):
         raise PayloadRejected("topic_not_ours", f"{_clip(topic)} is not under {prefix}")
@@ -668,7 +727,7 @@ def match_topic(site: str, topic: str) -> tuple[TopicDef, dict[str, str]]:
             for name, value in ids.items():
                 if not ID_RE.fullmatch(value):
                     raise PayloadRejected(_SEGMENT_REASONS[name], f"{name} {_clip(value)!r} in topic")
-            return definition, ids
+            return definition, tuple(ids.items())
     raise PayloadRejected("unknown_topic", _clip(topic))
 
 
@@ -786,7 +845,8 @@ def _rejection(exc: ValidationError) -> PayloadRejected:
     path = ".".join(str(part) for part in loc) or "(payload)"
     detail = f"{path}: {error['msg']}"
     top = str(loc[0]) if loc else ""
-    if kind == "missing" or (given is None and kind.endswith("_type")):
+    # null counts as absent, also for a field of fixed words (action, state, status…).
+    if kind == "missing" or (given is None and (kind.endswith("_type") or kind == "literal_error")):
         return PayloadRejected("missing_field", detail)
     if top == "reasons" and len(loc) == 1 and kind in ("list_type", "too_long"):
         return PayloadRejected("reasons_not_list" if kind == "list_type" else "too_many_reasons", detail)

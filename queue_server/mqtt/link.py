@@ -30,6 +30,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ..alerts_runner import active_alert_views
 from ..domain.counters import Action
 from ..domain.errors import DomainError, NotFound
 from ..service import Change, QueueService
@@ -77,9 +78,10 @@ class _Pending:
     today: bool = False
     counters: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
+    alerts: bool = False
 
     def __bool__(self) -> bool:
-        return self.config or self.today or bool(self.counters) or bool(self.fields)
+        return self.config or self.today or bool(self.counters) or bool(self.fields) or self.alerts
 
 
 class ServerLink:
@@ -240,7 +242,7 @@ class ServerLink:
         client.subscribe(contract.server_subscriptions(self.site))
         client.publish(self.status_topic, contract.Status.ONLINE.value, qos=1, retain=True)
         self._mark(config=True, today=True, counters={c.id for c in self.service.config.counters},
-                   fields={f.id for f in self.service.config.fields})
+                   fields={f.id for f in self.service.config.fields}, alerts=True)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
@@ -290,8 +292,11 @@ class ServerLink:
             # The batch did not commit: no acks, so the broker delivers it all again.
             log.exception("an MQTT batch of %d messages failed to commit", len(batch))
             return
+        generation = self._generation
+        # QoS 1 (all devices use it) acked in one write; anything else one by one.
+        self.client.ack_many([item.mid for item in batch if item.qos == 1 and item.generation == generation])
         for item in batch:
-            if item.qos > 0 and item.generation == self._generation:
+            if item.qos > 1 and item.generation == generation:
                 self.client.ack(item.mid, item.qos)
 
     def _handle(self, topic: str, payload: bytes) -> None:
@@ -373,8 +378,14 @@ class ServerLink:
         self.service.record_printer_state(inbound.device_id, message.state, message.detail)
 
     def _handle_device_status(self, inbound: contract.Inbound, now: datetime) -> None:
-        if inbound.device_id is None or inbound.message is None:
-            return  # a cleared retained status: the device was removed
+        if inbound.device_id is None:
+            return
+        if inbound.message is None:
+            # A cleared retained status: `motcua provision remove` took the device out. Recorded
+            # as removed, so that a device that went offline for good stops raising an alert.
+            log.info("device %s was removed", inbound.device_id)
+            self.service.record_device_status(inbound.device_id, "removed")
+            return
         log.info("device %s is %s", inbound.device_id, inbound.message)
         self.service.record_device_status(inbound.device_id, str(getattr(inbound.message, "value", inbound.message)))
 
@@ -412,13 +423,20 @@ class ServerLink:
                 call_id=f"{data['ticket_id']}@{data['at']}"[:64] if data.get("ticket_id") else None,
             )
             self._publish(contract.topic_call(self.site), event)
+        elif change.kind == "alert":
+            # Raised and cleared are events of their own; a refreshed alert only changes the state.
+            if change.data["event"] in ("raised", "cleared"):
+                self._publish(contract.topic_alert_event(self.site), contract.AlertEvent.model_validate(
+                    {"event": change.data["event"], "alert": change.data["alert"]}))
+            self._mark(alerts=True)
         else:
             self._mark(today=True)
 
     def _mark(self, *, config: bool = False, today: bool = False, counters: set[str] = frozenset(),
-              fields: set[str] = frozenset()) -> None:
+              fields: set[str] = frozenset(), alerts: bool = False) -> None:
         with self._pending_changed:
             self._pending.config |= config
+            self._pending.alerts |= alerts
             self._pending.today |= today
             self._pending.counters |= set(counters)
             self._pending.fields |= set(fields)
@@ -428,13 +446,23 @@ class ServerLink:
     _today_deferred = False
     _today_published_at = -math.inf
 
+    def _worth_waking(self) -> bool:
+        """Whether the worker has something to do now. Today's figures alone, while they are held
+        back, do not wake it: under a stream of presses that woke the worker for every single
+        one, only for it to find nothing it could publish yet."""
+        pending = self._pending
+        if self._worker_stop or pending.config or pending.counters or pending.fields or pending.alerts:
+            return True
+        return pending.today and not self._today_deferred
+
     def _run_worker(self) -> None:
+        last_seen_flushed_at = time.monotonic()
         while True:
             with self._pending_changed:
                 timeout = LAST_SEEN_FLUSH_S
                 if self._today_deferred:
                     timeout = max(0.0, self._today_interval() - (time.monotonic() - self._today_published_at))
-                self._pending_changed.wait_for(lambda: bool(self._pending) or self._worker_stop, timeout)
+                self._pending_changed.wait_for(self._worth_waking, timeout)
                 pending, self._pending = self._pending, _Pending()
                 stopping = self._worker_stop
                 # Today's figures are the costly part: published at most once per interval,
@@ -446,7 +474,9 @@ class ServerLink:
                     pending.today = False
                 self._busy = True
             try:
-                self._flush_last_seen()
+                if stopping or time.monotonic() - last_seen_flushed_at >= LAST_SEEN_FLUSH_S:
+                    last_seen_flushed_at = time.monotonic()
+                    self._flush_last_seen()
                 if pending:
                     self._publish_state(pending)
             except Exception:
@@ -484,6 +514,8 @@ class ServerLink:
             self._publish(contract.topic_counter_state(self.site, counter_id), self.counter_state(counter_id))
         for field_id in sorted(pending.fields):
             self._publish(contract.topic_queue_state(self.site, field_id), self.queue_state(field_id))
+        if pending.alerts:
+            self._publish(contract.topic_alerts(self.site), self.alerts_state())
         if pending.today:
             started = self._today_published_at = time.monotonic()
             self._publish(contract.topic_today(self.site), contract.TodayState.model_validate(self.service.stats_today()))
@@ -520,6 +552,11 @@ class ServerLink:
             "opening_hours": [p.model_dump() for p in config.opening_hours],
             "holidays": [day.isoformat() for day in config.holidays],
             "updated_at": self.service.now().isoformat(),
+        })
+
+    def alerts_state(self) -> contract.AlertsState:
+        return contract.AlertsState.model_validate({
+            "active": active_alert_views(self.service), "updated_at": self.service.now().isoformat(),
         })
 
     def counter_state(self, counter_id: str) -> contract.CounterState:

@@ -134,7 +134,8 @@ def test_a_non_transfer_counter_action_with_malformed_json_is_400(clerk):
 
 # --- routing: unknown paths and wrong methods ----------------------------------------------------
 
-SAMPLE_ARGUMENTS = {"counter_id": "quay-1", "action_name": "next", "ticket_id": "nope", "code": "HS-1", "filename": "x.css"}
+SAMPLE_ARGUMENTS = {"counter_id": "quay-1", "action_name": "next", "ticket_id": "nope", "code": "HS-1", "filename": "x.css",
+                    "username": "quanly"}
 
 
 def concrete(rule) -> str:

@@ -245,3 +245,33 @@ def test_over_real_http_with_heartbeat_and_disconnect(live: LiveServer, service)
     while hub.client_count and time.monotonic() < deadline:
         time.sleep(0.05)  # waitress notices at the second or third write after the close (heartbeats)
     assert hub.client_count == 0
+
+
+def test_a_press_reaches_the_boards_at_once_with_the_figures_it_makes(board_app, service, clock) -> None:
+    monotonic = FakeMonotonic()  # frozen: no `today` event can come after the first one
+    board_app.extensions["motcua.board_hub"] = BoardHub(service, today_min_interval_s=1.0, monotonic=monotonic)
+    service.issue_ticket("dat-dai")
+    service.counter_action("quay-1", Action.NEXT, clerk_id=CLERK)
+    clock.advance(minutes=5)
+    service.counter_action("quay-1", Action.FINISH)
+    response, events = open_stream(board_app)
+    try:
+        events.until("snapshot")
+        service.issue_ticket("ho-tich")
+        before = events.until("today")
+        assert before["ratings"]["counted"] == 0
+        service.record_rating("quay-1", "unsatisfied", msg_id="rt:1:1")
+        counted = events.until("ratings")
+        assert counted["through"] > before["ratings_through"]
+        assert counted["ratings"] == service.stats_today()["ratings"]
+        assert counted["ratings"]["counted"] == 1 and counted["ratings"]["satisfaction_pct"] == 0.0
+        service.record_rating("quay-1", "very_satisfied", msg_id="rt:1:2")  # the ticket is rated already
+        flagged = events.until("ratings")
+        assert flagged["through"] > counted["through"]
+        assert flagged["ratings"] == service.stats_today()["ratings"]
+        assert flagged["ratings"]["counted"] == 1 and flagged["ratings"]["flagged"] == 1
+        monotonic.now += 1.0  # the day's figures, when they come, agree and say they include both
+        final = events.until("today")
+        assert final["ratings"] == flagged["ratings"] and final["ratings_through"] == flagged["through"]
+    finally:
+        response.close()

@@ -141,7 +141,8 @@ def test_the_openapi_document_covers_exactly_the_blueprints_routes(server):
         for rule in server.app.url_map.iter_rules() if rule.endpoint.startswith(prefix)
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    exports_paths = {"/api/v1/exports/daily-totals", "/api/v1/dossiers/late", "/api/v1/dossiers/{code}/apology.pdf"}
+    exports_paths = {"/api/v1/exports/daily-totals", "/api/v1/exports/scheduled", "/api/v1/dossiers/late",
+                     "/api/v1/dossiers/{code}/apology.pdf"}
     document = openapi.openapi_document()
     proposed = documented_operations({"paths": {path: document["paths"][path] for path in exports_paths}})
     assert routed == proposed

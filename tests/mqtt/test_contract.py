@@ -55,6 +55,9 @@ def request(**changes: object) -> bytes:
                       ensure_ascii=False).encode()
 
 
+ALERT = {"id": 3, "rule": "printer", "kind": "printer_problem", "subject": "kiosk-01", "severity": "critical",
+         "message": {"vi": "Máy in của kiosk-01: hết giấy", "en": "Printer of kiosk-01: out of paper"},
+         "since": "2026-11-23T09:12:00+07:00", "details": {"device": "kiosk-01", "printer_state": "paper_out"}}
 VALID_SERVER_PAYLOADS: dict[Kind, tuple[str, dict]] = {
     Kind.TICKET_RESPONSE: (contract.topic_ticket_response(SITE, "kiosk-01"), {
         "transaction": "kiosk-01-8f2c", "status": "ok",
@@ -99,6 +102,9 @@ VALID_SERVER_PAYLOADS: dict[Kind, tuple[str, dict]] = {
         "grading_766": {"score_pct": 80.0, "late_pct": 20.0, "unsatisfied_pct": 0.0, "full_marks": False}}),
     Kind.CALL: (contract.topic_call(SITE), {
         "ticket": "A015", "counter": "quay-3", "at": "2026-11-23T09:30:00+07:00", "repeat": False}),
+    Kind.ALERTS: (contract.topic_alerts(SITE), {"active": [ALERT], "updated_at": "2026-11-23T09:30:00+07:00"}),
+    Kind.ALERT: (contract.topic_alert_event(SITE), {
+        "event": "cleared", "alert": {**ALERT, "cleared_at": "2026-11-23T09:40:00+07:00"}}),
 }
 
 
@@ -289,6 +295,8 @@ def test_builders_produce_the_documented_patterns() -> None:
         Kind.QUEUE_STATE: contract.topic_queue_state(SITE, "d1"),
         Kind.TODAY: contract.topic_today(SITE),
         Kind.CALL: contract.topic_call(SITE),
+        Kind.ALERTS: contract.topic_alerts(SITE),
+        Kind.ALERT: contract.topic_alert_event(SITE),
     }
     assert set(built) == set(TOPICS)
     for kind, topic in built.items():

@@ -114,7 +114,7 @@ def list_accounts(store: Store) -> list[dict]:
 
 
 def create_account(
-    store: Store, username: str, role: str, password: str | None, *, actor: str, at: datetime, tz: ZoneInfo
+    store: Store, username: str, role: str, password: str | None, *, actor: str | None, at: datetime, tz: ZoneInfo
 ) -> tuple[dict, str | None]:
     """Add an account; without a password one is generated. Returns (account, generated
     password or None): a generated password is shown this once and never stored in clear."""
@@ -127,7 +127,7 @@ def create_account(
 
 
 def update_account(
-    store: Store, username: str, *, role: str | None = None, disabled: bool | None = None, actor: str, at: datetime, tz: ZoneInfo
+    store: Store, username: str, *, role: str | None = None, disabled: bool | None = None, actor: str | None, at: datetime, tz: ZoneInfo
 ) -> dict:
     """Change an account's role and/or disable or re-enable it.
 
@@ -173,7 +173,7 @@ def update_account(
 
 
 def reset_password(
-    store: Store, username: str, password: str | None, *, actor: str, at: datetime, tz: ZoneInfo
+    store: Store, username: str, password: str | None, *, actor: str | None, at: datetime, tz: ZoneInfo
 ) -> tuple[str | None, int]:
     """Give an account a new password (generated when None) and end its sessions.
 

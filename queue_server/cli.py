@@ -53,7 +53,7 @@ def cmd_user_add(args) -> int:
             return 1
     store = Store(data_dir / DATABASE_NAME)
     try:
-        add_user(store, args.name, args.role, password, SystemClock().now())
+        add_user(store, args.name, args.role, password, SystemClock().now(), tz=config.tz)  # history: actor None = the command line
     except DomainError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 1

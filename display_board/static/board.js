@@ -321,4 +321,10 @@
     }
     if (expired) renderServing();
   }, 1000);
+  const BLINK_MS = 500;
+  setInterval(() => {
+    // Only while something is flashing; the reduced-motion CSS shows a steady glow instead.
+    const blinking = document.querySelector(".flash") !== null;
+    document.body.classList.toggle("blink-on", blinking && !document.body.classList.contains("blink-on"));
+  }, BLINK_MS);
 })();

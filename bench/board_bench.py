@@ -64,6 +64,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -342,6 +343,61 @@ def open_boards(browser, url: str, count: int, viewport: tuple[int, int], reduce
     return pages, time.perf_counter() - started
 
 
+class StreamBoard(threading.Thread):
+    """A board connected without a browser: it reads /board/stream over HTTP as a TV's EventSource
+    does and notes (wall clock, ms) when each ticket code first appears in a `counter` or `call`
+    event. The server cannot tell it from a TV: it holds a stream and a queue on the hub, and
+    every event is encoded and written to it."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True, name="stream-board")
+        self.url = url
+        self.seen: dict[str, float] = {}
+        self.live = threading.Event()
+        self.response: requests.Response | None = None
+        self.error: str | None = None
+
+    def run(self) -> None:
+        try:
+            self.response = requests.get(f"{self.url}/board/stream", stream=True, timeout=(WAIT_S, None))
+            buffer = b""
+            for chunk in self.response.iter_content(chunk_size=None):
+                now_ms = time.time() * 1000
+                buffer += chunk
+                while b"\n\n" in buffer:
+                    block, buffer = buffer.split(b"\n\n", 1)
+                    name, data = None, None
+                    for line in block.decode().split("\n"):
+                        if line.startswith("event: "):
+                            name = line[len("event: "):]
+                        elif line.startswith("data: "):
+                            data = line[len("data: "):]
+                    if name == "snapshot":
+                        self.live.set()
+                    elif name in ("counter", "call") and data:
+                        code = json.loads(data).get("ticket")
+                        if code and code not in self.seen:
+                            self.seen[code] = now_ms
+        except Exception as exc:  # closed by stop(), or a real failure (reported)
+            if self.response is None or not getattr(self, "_stopping", False):
+                self.error = repr(exc)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self.response is not None:
+            self.response.close()
+
+
+def open_stream_boards(url: str, count: int) -> list[StreamBoard]:
+    boards = [StreamBoard(url) for _ in range(count)]
+    for board in boards:
+        board.start()
+    for board in boards:
+        if not board.live.wait(WAIT_S):
+            raise RuntimeError(f"a stream board got no snapshot: {board.error}")
+    return boards
+
+
 MAIN_THREAD_METRICS = ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration",
                        "RecalcStyleCount", "LayoutCount")
 
@@ -505,6 +561,21 @@ def analyse(calls: list[dict], records: list[dict], trace: list[dict]) -> dict:
     return result
 
 
+def stream_board_latency(calls: list[dict], boards: list[StreamBoard]) -> dict | None:
+    if not boards:
+        return None
+    values, missing = [], 0
+    for board in boards:
+        for call in calls:
+            seen = board.seen.get(call["code"])
+            if seen is None:
+                missing += 1
+            else:
+                values.append(seen - call["t0"])
+    errors = [board.error for board in boards if board.error]
+    return dist(values) | {"samples_missing": missing, **({"errors": errors} if errors else {})}
+
+
 # --- (b) transfer size ---------------------------------------------------------------------------
 
 
@@ -601,6 +672,10 @@ def main() -> int:
     parser.add_argument("--sound", action="store_true", help="boards with sound on (each call fetches the chime and WAVs)")
     parser.add_argument("--reduced-motion", action="store_true",
                         help="boards prefer reduced motion (the board's CSS then stops the flash animation): what the animation costs")
+    parser.add_argument("--stream-boards", type=int, default=0,
+                        help="further boards connected as plain HTTP stream readers (no browser): "
+                             "each TV has its own computer, so '--boards 2 --stream-boards 18' is 20 boards "
+                             "connected without 20 browsers sharing this machine's cores")
     parser.add_argument("--idle-s", type=float, default=3.0, help="seconds the boards sit connected, before any call, to measure their idle CPU")
     parser.add_argument("--serve", metavar="CONFIG_JSON", help=argparse.SUPPRESS)  # the child's entry point
     parser.add_argument("--trace", metavar="PATH", help=argparse.SUPPRESS)
@@ -622,6 +697,7 @@ def main() -> int:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             browser_version = browser.version
             pages, ready_s = open_boards(browser, board_url, args.boards, viewport, args.reduced_motion)
+            stream_boards = open_stream_boards(server.url, args.stream_boards)
             clocks = clock_check(pages)
             renderers = RendererMetrics(pages)
             idle_meter = CpuMeter(server.child.pid)
@@ -635,6 +711,9 @@ def main() -> int:
             cpu = meter.stop()
             main_threads = RendererMetrics.delta(main_before, renderers.read(), len(calls), len(pages))
             records, timed_out = collect(pages, [call["code"] for call in calls])
+            for board in stream_boards:
+                board.stop()
+            stream_latency = stream_board_latency(calls, stream_boards)
             for page in pages:
                 page.context.close()
             transfer = measure_transfer(browser, server.url, calls[-1]["code"] if calls else None)
@@ -651,11 +730,15 @@ def main() -> int:
         "setup": {
             "server": "waitress (child process), sample site open 24/7, no broker",
             "boards": args.boards, "board_url": urlsplit(board_url).path + ("" if args.sound else "?sound=0"),
-            "browser_contexts": args.boards, "viewport": args.viewport, "reduced_motion": args.reduced_motion,
+            "browser_contexts": args.boards, "stream_boards": args.stream_boards,
+            "boards_connected": args.boards + args.stream_boards,
+            "viewport": args.viewport, "reduced_motion": args.reduced_motion,
             "calls": args.calls, "warmup_calls": args.warmup, "interval_s": args.interval,
             "boards_ready_s": round(ready_s, 2), "clock_check": clocks,
         },
         "call_to_dom": latency | {"boards_not_complete_at_deadline": timed_out},
+        # The browserless boards: call → the event naming the ticket read off the stream.
+        "stream_boards_call_to_event": stream_latency,
         "cpu_idle_boards_before_calls": idle_cpu,
         "cpu_during_calls": cpu,
         "board_main_threads_during_calls": main_threads,

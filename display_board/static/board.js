@@ -103,25 +103,36 @@
   }
 
   function renderQueues() {
+    // As the tiles: a row is rebuilt only when what it shows changed.
     const body = $("queues");
-    body.replaceChildren();
-    for (const [fieldId, field] of state.fields) {
+    const existing = new Map([...body.children].map((row) => [row.dataset.field, row]));
+    const rows = [...state.fields].map(([fieldId, field]) => {
       const queue = state.queues.get(fieldId) || { waiting: 0, priority_waiting: 0, est_wait_s: null };
-      const row = document.createElement("tr");
-      row.dataset.field = fieldId;
-      row.dataset.waiting = queue.waiting;
-      const letter = document.createElement("td");
-      letter.className = "queue-letter";
-      letter.textContent = field.letter;
-      const name = motcua.bilingual("td", field.name.vi, field.name.en, "queue-name");
-      const waiting = document.createElement("td");
-      waiting.className = "queue-waiting";
-      waiting.textContent = queue.waiting;
-      const wait = motcua.minutes(queue.waiting ? queue.est_wait_s : 0);
-      const estimate = motcua.bilingual("td", wait.vi, wait.en, "queue-estimate");
-      row.append(letter, name, waiting, estimate);
-      body.append(row);
+      const signature = [field.letter, field.name.vi, field.name.en, queue.waiting, queue.waiting ? queue.est_wait_s : 0].join("|");
+      const old = existing.get(fieldId);
+      return old && old.dataset.signature === signature ? old : queueRow(fieldId, field, queue, signature);
+    });
+    if (rows.length !== body.children.length || rows.some((row, i) => body.children[i] !== row)) {
+      body.replaceChildren(...rows);
     }
+  }
+
+  function queueRow(fieldId, field, queue, signature) {
+    const row = document.createElement("tr");
+    row.dataset.field = fieldId;
+    row.dataset.signature = signature;
+    row.dataset.waiting = queue.waiting;
+    const letter = document.createElement("td");
+    letter.className = "queue-letter";
+    letter.textContent = field.letter;
+    const name = motcua.bilingual("td", field.name.vi, field.name.en, "queue-name");
+    const waiting = document.createElement("td");
+    waiting.className = "queue-waiting";
+    waiting.textContent = queue.waiting;
+    const wait = motcua.minutes(queue.waiting ? queue.est_wait_s : 0);
+    const estimate = motcua.bilingual("td", wait.vi, wait.en, "queue-estimate");
+    row.append(letter, name, waiting, estimate);
+    return row;
   }
 
   function renderLevels() {
@@ -148,9 +159,12 @@
 
   function renderToday() {
     if (!state.today) return;
+    // Only figures that changed are written: an unchanged text still costs a relayout when set.
     document.querySelectorAll("[data-stat]").forEach((element) => {
       const value = motcua.pick(state.today, element.dataset.stat);
-      element.dataset.value = JSON.stringify(value === undefined ? null : value);
+      const encoded = JSON.stringify(value === undefined ? null : value);
+      if (element.dataset.value === encoded) return;
+      element.dataset.value = encoded;
       element.querySelector("b").textContent = element.dataset.format === "percent" ? motcua.percent(value) : motcua.plain(value);
     });
   }

@@ -210,18 +210,9 @@ def test_a_manager_sees_the_figures_of_the_api_drawn_and_tabled(page, live, serv
     assert not page.problems, page.problems
 
 
-def rescheduled(route, code: str, reason: str, new_due_date: str) -> None:
-    """The real late list, with one dossier given a new date as the dossiers API records it."""
-    body = route.fetch().json()
-    for dossier in body["dossiers"]:
-        if dossier["code"] == code:
-            dossier.update(delay_reason=reason, new_due_date=new_due_date)
-    route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-
 def test_a_chosen_period_and_an_apology_slip(page, live, service, scripted_day, accounts) -> None:
     service.receive_dossier("HS-006", "Đăng ký kết hôn", "ho-tich", due_date=date(2026, 11, 19), received_on=date(2026, 11, 9))
-    page.route("**/api/v1/dossiers/late", lambda route: rescheduled(route, "HS-006", "Chờ xác minh", "2026-11-27"))
+    service.reschedule_dossier("HS-006", "Chờ xác minh", date(2026, 11, 27))
     alerts_answer(page, 404)
     sign_in(page, live.url, "quanly")
     first = loaded(page)
@@ -256,15 +247,21 @@ def test_a_chosen_period_and_an_apology_slip(page, live, service, scripted_day, 
     expect(ready.locator("form")).to_have_count(0)
     expect(ready.locator("a.button")).to_have_attribute("href", "/api/v1/dossiers/HS-006/apology.pdf")
 
+    # Not yet: the form records the new date and the reason on the dossier, then opens the slip.
     form = page.locator("#late .late-row[data-code='HS-005'] form.apology")
     form.locator("input[name=reason]").fill("Chờ kết quả đo đạc")
     form.locator("input[name=new_date]").fill("2026-11-30")
     with page.expect_popup() as popup_info:
         form.locator("button").click()
-    slip_url = popup_info.value.url
-    assert "/api/v1/dossiers/HS-005/apology.pdf?" in slip_url and "new_date=2026-11-30" in slip_url
-    slip = page.request.get(slip_url)
+    popup = popup_info.value
+    popup.wait_for_url("**/api/v1/dossiers/HS-005/apology.pdf")
+    recorded = api(page, "/api/v1/dossiers/HS-005")
+    assert recorded["delay_reason"] == "Chờ kết quả đo đạc" and recorded["new_due_date"] == "2026-11-30"
+    slip = page.request.get(popup.url)
     assert slip.status == 200 and slip.headers["content-type"] == "application/pdf" and slip.body().startswith(b"%PDF")
+    done = page.locator("#late .late-row[data-code='HS-005']")
+    expect(done).to_contain_text("Hẹn lại 30/11/2026: Chờ kết quả đo đạc")  # the list shows what is on record
+    expect(done.locator("form")).to_have_count(0)
     assert not page.problems, page.problems
 
 

@@ -527,12 +527,10 @@
     return box;
   }
 
-  // Otherwise the slip needs a reason and a new date: the form opens the PDF in a new tab with both.
+  // Otherwise the slip needs a reason and a new date: the form records both on the dossier
+  // (POST …/reschedule, kept in its history), then opens the slip, which prints what was recorded.
   function apologyForm(dossier) {
     const form = element("form", "apology");
-    form.action = dossier.apology_url;
-    form.method = "get";
-    form.target = "_blank";
     const reason = element("input");
     reason.name = "reason";
     reason.required = true;
@@ -545,9 +543,27 @@
     newDate.min = state.today || "";
     newDate.value = state.today ? shiftDay(state.today, 1) : "";
     newDate.title = "Ngày hẹn trả mới · New return date";
-    const button = element("button", "", "Phiếu xin lỗi · Apology slip");
+    const button = element("button", "", "Hẹn lại và in phiếu · Reschedule and print the slip");
     button.type = "submit";
     form.append(reason, newDate, button);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      // Opened now, while the click still counts as the user's: a tab opened after the request
+      // would be taken for a pop-up and blocked.
+      const slip = window.open("about:blank", "_blank");
+      button.disabled = true;
+      try {
+        await api("POST", `/api/v1/dossiers/${encodeURIComponent(dossier.code)}/reschedule`,
+          { reason: reason.value.trim(), new_due_date: newDate.value });
+        if (slip) slip.location.href = dossier.apology_url;
+        say(`Đã hẹn lại hồ sơ ${dossier.code} / Dossier ${dossier.code} rescheduled`, "ok");
+        loadLate();
+      } catch (error) {
+        if (slip) slip.close();
+        say(error.message, "error");
+        button.disabled = false;
+      }
+    });
     return form;
   }
 

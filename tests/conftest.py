@@ -12,6 +12,14 @@ from queue_server.config import Config, parse_config
 from queue_server.domain.timeutil import FixedClock
 from queue_server.server import Server, build
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--autoplay-policy=no-user-gesture-required",  # as the kiosk-mode TV browser is started
+]
+
 # Monday 2026-11-23, 09:00 in Hà Nội (UTC+7): inside opening hours.
 MONDAY_9AM = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
@@ -114,3 +122,17 @@ def manager(server: Server, accounts):
 @pytest.fixture
 def kiosk(accounts) -> dict:
     return {"Authorization": f"Bearer {accounts['kiosk_token']}"}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run: Playwright's sync API allows one instance per thread, so
+    every folder's page tests (board, console, dashboard, accounts) share this one."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see scripts/apt-packages.txt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -122,5 +122,29 @@ const motcua = (() => {
     return path.split(".").reduce((value, key) => (value === null || value === undefined ? undefined : value[key]), object);
   }
 
-  return { connect, syncClock, now, counterStatus, clockText, dateTexts, timeOf, percent, plain, minutes, bilingual, pick };
+  // A call to the JSON API with the page's session cookie. A failure throws an Error carrying the
+  // API's bilingual message, its HTTP status and its error code.
+  async function api(method, path, body) {
+    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, options);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    if (!response.ok) {
+      const failure = new Error((data && data.error && data.error.message) || `HTTP ${response.status}`);
+      failure.status = response.status;
+      failure.code = data && data.error ? data.error.code : null;
+      throw failure;
+    }
+    return data;
+  }
+
+  return { connect, syncClock, now, counterStatus, clockText, dateTexts, timeOf, percent, plain, minutes, bilingual, pick, api };
 })();

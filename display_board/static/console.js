@@ -19,26 +19,7 @@
 
   // --- the API ---------------------------------------------------------------------------
 
-  async function api(method, path, body) {
-    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(path, options);
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    if (!response.ok) {
-      const failure = new Error((data && data.error && data.error.message) || `HTTP ${response.status}`);
-      failure.status = response.status;
-      throw failure;
-    }
-    return data;
-  }
+  const api = motcua.api;
 
   function say(text, kind) {
     const box = $("message");

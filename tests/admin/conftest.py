@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
-from tests.board.conftest import board_app, browser, live, page  # noqa: F401  (the same fixtures as the board tests)
+from tests.board.conftest import board_app, live, page  # noqa: F401  (the same fixtures as the board tests)
 from tests.conftest import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "admin"

@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import PASSWORD
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD  # noqa: F401  (CHROMIUM*: used by board tests)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--autoplay-policy=no-user-gesture-required",  # as the kiosk-mode TV browser is started
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "board"
 # Short spoken calls keep the audio tests quick; the default template is tested in test_voice.
 SHORT_TEMPLATES = {"vi": "Số {ticket}, quầy {counter}", "en": "{ticket}, counter {counter}"}
@@ -105,18 +98,6 @@ def clerk_account(server) -> str:
     with server.store.write():
         server.store.add_user("nguyen-van-an", "clerk", _CHEAP_HASH, now)
     return "nguyen-van-an"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see scripts/apt-packages.txt)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

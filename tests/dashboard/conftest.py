@@ -9,7 +9,7 @@ import pytest
 
 from queue_server.domain.counters import Action
 from tests.api.conftest import accounts, assert_error  # noqa: F401  (fixtures shared with the API tests)
-from tests.board.conftest import board_app, browser, live  # noqa: F401  (a real server and a real Chromium)
+from tests.board.conftest import board_app, live  # noqa: F401  (a real server and a real Chromium)
 from tests.conftest import MONDAY_9AM
 
 AN, BINH, CUONG = "nguyen-van-an", "tran-thi-binh", "le-van-cuong"  # Cường is in no config: an id only

@@ -7,7 +7,8 @@ by its own thread. `cut()` models the building's network going down:
   close, the broker publishes each device's Last Will) and new connections are refused
   (accepted and reset at once), so devices keep failing to reconnect;
 - `blackhole`: connections stay open but nothing gets through in either direction, as when a
-  switch dies or a cable is pulled: each side notices only when its keepalive runs out.
+  switch dies or a cable is pulled: each side notices only when its keepalive runs out, and
+  new connections hang (accepted here, never answered).
 
 `restore()` lets traffic through again; devices reconnect on their own.
 """
@@ -112,7 +113,7 @@ class NetCut:
                 device_side, _ = self._listener.accept()
             except OSError:
                 return  # the listener was closed: stopping
-            if self._mode is not None:
+            if self._mode == "drop":
                 # Refused: a reset rather than an orderly close, as a dead route looks to a client.
                 device_side.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 device_side.close()
@@ -133,17 +134,21 @@ class NetCut:
             self._spawn(self._pump, "netcut-relay", relay)
 
     def _pump(self, relay: _Relay) -> None:
-        """Both directions of one connection; while blackholed, bytes read are thrown away."""
+        """Both directions of one connection. While blackholed nothing is read: bytes wait in
+        the kernel's buffers as they would wait in TCP retransmissions, and flow on when the
+        network is back, unless one side gave up on the connection meanwhile."""
         peers = {relay.device_side: relay.broker_side, relay.broker_side: relay.device_side}
         try:
             while not relay.closed.is_set():
+                if self._mode == "blackhole":
+                    self._stopping.wait(POLL_S)
+                    continue
                 readable, _, _ = select.select(list(peers), [], [], POLL_S)
                 for sock in readable:
                     data = sock.recv(BUFFER)
                     if not data:
                         return
-                    if self._mode is None:
-                        peers[sock].sendall(data)
+                    peers[sock].sendall(data)
         except (OSError, ValueError):
             pass  # closed under us by cut() or stop()
         finally:

@@ -12,29 +12,9 @@
   };
   const state = { user: null, timeZone: "Asia/Ho_Chi_Minh", users: [] };
 
-  // --- the API (as the clerk console does it) ------------------------------------------------
+  // --- the API (motcua.api in common.js, as the clerk console and the dashboard use it) -------
 
-  async function api(method, path, body) {
-    const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    const response = await fetch(path, options);
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    if (!response.ok) {
-      const failure = new Error((data && data.error && data.error.message) || `HTTP ${response.status}`);
-      failure.status = response.status;
-      failure.code = data && data.error ? data.error.code : null;
-      throw failure;
-    }
-    return data;
-  }
+  const api = motcua.api;
 
   function say(text, kind) {
     const box = $("message");

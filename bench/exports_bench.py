@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:  # run as a script: import the project from the wo
 
 from queue_server.domain.timeutil import FixedClock  # noqa: E402
 from queue_server.exports import daily_totals  # noqa: E402
-from queue_server.exports.jobs import daily_totals_export  # noqa: E402
-from queue_server.exports.periods import figures_by_day  # noqa: E402
+from queue_server.exports.jobs import collector_paused, daily_totals_export  # noqa: E402
+from queue_server.exports.periods import figures_by_day_of_records  # noqa: E402
 from queue_server.server import DATABASE_NAME  # noqa: E402
 from queue_server.service import QueueService  # noqa: E402
 from queue_server.store import Store  # noqa: E402
@@ -49,7 +49,6 @@ NOW = datetime(2027, 1, 4, 2, 0, tzinfo=timezone.utc)  # Monday 4 January 2027, 
 
 
 def machine_info() -> dict:
-    import openpyxl
     import reportlab
 
     return {
@@ -58,7 +57,6 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
-        "openpyxl": openpyxl.__version__,
         "reportlab": reportlab.Version,
     }
 
@@ -108,12 +106,16 @@ def year_stages(svc: QueueService) -> dict:
         cpu[name] = round(time.process_time() - cpu_started, 2)
         return result
 
-    tickets = stage("load_tickets_s", lambda: store.tickets_between(FIRST, LAST))
-    ratings = stage("load_ratings_s", lambda: store.ratings_between(FIRST, LAST))
-    dossiers = stage("load_dossiers_s", lambda: store.dossiers_touching(FIRST, LAST))
-    figures = stage("figures_period_and_days_s", lambda: figures_by_day(config, FIRST, LAST, tickets, ratings, dossiers))
-    tables = stage("tables_s", lambda: daily_totals.build_tables(config, figures))
-    content = stage("xlsx_write_s", lambda: daily_totals.to_xlsx(config, tables, FIRST, LAST))
+    # The same steps as daily_totals_export: lean ticket and rating records, Dossier objects, the
+    # garbage collector held off.
+    with collector_paused():
+        tickets = stage("load_tickets_s", lambda: store.ticket_records_between(FIRST, LAST))
+        ratings = stage("load_ratings_s", lambda: store.rating_records_between(FIRST, LAST))
+        dossiers = stage("load_dossiers_s", lambda: store.dossiers_touching(FIRST, LAST))
+        figures = stage("figures_period_and_days_s",
+                        lambda: figures_by_day_of_records(config, FIRST, LAST, tickets, ratings, dossiers))
+        tables = stage("tables_s", lambda: daily_totals.build_tables(config, figures))
+        content = stage("xlsx_write_s", lambda: daily_totals.to_xlsx(config, tables, FIRST, LAST))
     stages["cpu"] = cpu
     stages["rows"] = {table.key: len(table.day_rows) + len(table.period_rows) + 1 for table in tables}
     stages["bytes"] = len(content)

@@ -15,13 +15,23 @@ import sqlite_utils
 
 from .domain.alerts import AlertCondition
 from .domain.counters import CounterState
-from .domain.dossiers import Dossier
+from .domain.dossiers import Channel, Dossier, Pause
 from .domain.history import dossier_from_snapshot, rating_from_snapshot, ticket_from_snapshot
 from .domain.ratings import Rating
 from .domain.tickets import Ticket, TicketStatus
 from .domain.timeutil import from_iso, to_utc_iso
 
 BUSY_TIMEOUT_MS = 10_000
+
+
+class StorageFull(Exception):
+    """The disk holding the database is full: the write was rolled back, nothing changed.
+    The API answers 507 and the MQTT link keeps the messages unacknowledged and retries."""
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc))
 # The ticket columns in the order Ticket's fields are read back by tickets_between.
 TICKET_COLUMNS = (
     "id", "service_day", "issued_field_id", "field_id", "letter", "number", "status", "issued_at", "queued_at",
@@ -60,6 +70,9 @@ def _dt(text: str | None) -> datetime | None:
 
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
 
 
 # --- migrations: one transaction per step; PRAGMA user_version records the last applied ----------
@@ -215,6 +228,8 @@ class Store:
         self._write_lock = threading.RLock()
         self._all_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # The last "disk full" while it lasts (cleared by the next commit), for /healthz.
+        self.storage_full: str | None = None
         self.migrate()
 
     # --- connections and transactions ---------------------------------------------------------
@@ -256,12 +271,18 @@ class Store:
             db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-            except BaseException:
-                db.conn.rollback()
-                self._local.after_commit = []
-                raise
-            else:
+                # A COMMIT that fails (the disk full) must not leave the transaction open: the
+                # next write() would join it, and nothing would ever be committed again.
                 db.conn.execute("COMMIT")
+            except BaseException as exc:
+                if db.conn.in_transaction:  # SQLITE_FULL may have rolled it back already
+                    db.conn.rollback()
+                self._local.after_commit = []
+                if is_storage_full(exc):
+                    self.storage_full = str(exc)
+                    raise StorageFull(f"{self.path}: {exc}") from exc
+                raise
+            self.storage_full = None
             callbacks, self._local.after_commit = self._local.after_commit, []
         for callback in callbacks:
             callback()
@@ -276,10 +297,14 @@ class Store:
         conn.execute("SAVEPOINT motcua_item")
         try:
             yield
-        except BaseException:
-            conn.execute("ROLLBACK TO motcua_item")
-            conn.execute("RELEASE motcua_item")
+        except BaseException as exc:
+            if conn.in_transaction:  # SQLITE_FULL may have rolled back the whole transaction
+                conn.execute("ROLLBACK TO motcua_item")
+                conn.execute("RELEASE motcua_item")
             del pending[kept:]
+            if is_storage_full(exc):
+                # Not this item's fault: the whole batch fails and is tried again.
+                raise StorageFull(f"{self.path}: {exc}") from exc
             raise
         else:
             conn.execute("RELEASE motcua_item")
@@ -413,6 +438,26 @@ class Store:
         )
         return [_ticket_from_tuple(row) for row in cursor]
 
+    def ticket_records_between(self, first: date, last: date) -> list[tuple]:
+        """What the figures read of every ticket of the period, as plain tuples in the layout of
+        domain.figures.TicketRecord: a year's export reads 320,000, so no Ticket (nor dict) per row.
+        The status stays the stored text (equal to its TicketStatus): a tuple of text, dates and
+        numbers only is one the garbage collector stops tracking, where an enum member would keep
+        320,000 tuples in every full collection."""
+        cursor = self.db.conn.execute(
+            "SELECT service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, "
+            "finished_at, counter_id, clerk_id FROM tickets WHERE service_day BETWEEN ? AND ?",
+            [first.isoformat(), last.isoformat()],
+        )
+        parse_day, parse_time = date.fromisoformat, datetime.fromisoformat
+        return [
+            (parse_day(service_day), issued_field_id, field_id, status, priority, parse_time(issued_at),
+             parse_time(called_at) if called_at else None, parse_time(started_at) if started_at else None,
+             parse_time(finished_at) if finished_at else None, counter_id, clerk_id)
+            for (service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, finished_at,
+                 counter_id, clerk_id) in cursor
+        ]
+
     def tickets_by_ids(self, ticket_ids: Iterable[str]) -> list[Ticket]:
         found: list[Ticket] = []
         for chunk in _chunks(list(ticket_ids)):
@@ -514,6 +559,20 @@ class Store:
         rows = self._query("SELECT * FROM ratings WHERE day BETWEEN ? AND ?", [first.isoformat(), last.isoformat()])
         return [(row["id"], self.rating_from_row(row)) for row in rows]
 
+    def rating_records_between(self, first: date, last: date) -> list[tuple]:
+        """What the figures read of every rating of the period, as plain tuples in the layout of
+        domain.figures.RatingRecord (no Rating, dict or JSON decoding per row)."""
+        cursor = self.db.conn.execute(
+            "SELECT day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code "
+            "FROM ratings WHERE day BETWEEN ? AND ?",
+            [first.isoformat(), last.isoformat()],
+        )
+        parse_day = date.fromisoformat
+        return [
+            (parse_day(day), bool(counted), level, flag or None, field_id, counter_id, clerk_id, ticket_id, dossier_code)
+            for day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code in cursor
+        ]
+
     def newest_rating_id(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM ratings").fetchone()[0]
 
@@ -550,6 +609,27 @@ class Store:
     def dossier_from_row(row: dict) -> Dossier:
         return dossier_from_snapshot(row | {"pauses": json.loads(row["pauses"] or "[]")})
 
+    # The dossier columns, in the order _dossier_from_tuple reads them.
+    DOSSIER_SELECT = (
+        "code, procedure, field_id, channel, received_on, due_date, returned_on, pauses, ticket_id, counter_id, "
+        "clerk_id, delay_reason, new_due_on"
+    )
+
+    @staticmethod
+    def _dossier_from_tuple(row: tuple) -> Dossier:
+        """What dossier_from_row gives, by position: a year's report reads 100,000 dossiers, so no
+        dict per row, and no JSON decoding for a dossier never paused (most of them)."""
+        (code, procedure, field_id, channel, received_on, due_date, returned_on, pauses, ticket_id, counter_id, clerk_id,
+         delay_reason, new_due_on) = row
+        return Dossier(
+            code=code, procedure=procedure, field_id=field_id, channel=_CHANNELS[channel],
+            received_on=date.fromisoformat(received_on), due_date=date.fromisoformat(due_date), returned_on=_day(returned_on),
+            pauses=() if not pauses or pauses == "[]" else tuple(
+                Pause(started_on=date.fromisoformat(p["started_on"]), ended_on=_day(p.get("ended_on"))) for p in json.loads(pauses)
+            ),
+            ticket_id=ticket_id, counter_id=counter_id, clerk_id=clerk_id, delay_reason=delay_reason, new_due_on=_day(new_due_on),
+        )
+
     def get_dossier(self, code: str) -> Dossier | None:
         row = next(self._query("SELECT * FROM dossiers WHERE code = ?", [code]), None)
         return self.dossier_from_row(row) if row else None
@@ -578,11 +658,11 @@ class Store:
 
     def dossiers_touching(self, first: date, last: date) -> list[Dossier]:
         """Dossiers received up to `last` and not returned before `first`."""
-        rows = self._query(
-            "SELECT * FROM dossiers WHERE received_on <= ? AND (returned_on IS NULL OR returned_on >= ?)",
+        cursor = self.db.conn.execute(
+            f"SELECT {self.DOSSIER_SELECT} FROM dossiers WHERE received_on <= ? AND (returned_on IS NULL OR returned_on >= ?)",
             [last.isoformat(), first.isoformat()],
         )
-        return [self.dossier_from_row(row) for row in rows]
+        return [self._dossier_from_tuple(row) for row in cursor]
 
     def dossiers_list(self, *, open_only: bool = False, limit: int = 500) -> list[Dossier]:
         where = "WHERE returned_on IS NULL" if open_only else ""

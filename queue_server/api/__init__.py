@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from ..accounts import device_for_token, role_at_least
 from ..domain.errors import DomainError
 from ..service import QueueService
+from ..store import StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,14 @@ def create_app(svc: QueueService, *, secret_key: str, mqtt_status=None) -> Flask
         if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
             response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         return response, status
+
+    @app.errorhandler(StorageFull)
+    def _storage_full(exc: StorageFull):
+        # Everything was rolled back: the client may send the same request again later.
+        log.error("disk full on %s %s: %s", request.method, request.path, exc)
+        return error_response(507, "storage_full", "Máy chủ hết chỗ lưu trữ, chưa ghi được gì; vui lòng thử lại sau "
+                                                   "và báo kỹ thuật viên / The server's disk is full: nothing was saved; "
+                                                   "try again later and tell the technician")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -81,7 +81,7 @@ def openapi_document() -> dict:
             "issue a ticket (header Idempotency-Key makes retries return the same ticket)",
             _responses("the same ticket again (repeated Idempotency-Key)", 400, 401, 403, 404, 409, 415, 422) | {"201": {"description": "a new ticket"}},
             body=TicketIn, security=DEVICE_OR_USER, tags=["tickets"],
-            params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128}}],
+            params=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 1, "maxLength": 128}}],
         )},
         "/api/v1/tickets/{ticket_id}": {"get": _op("a ticket's status, position and estimated wait", _responses("the ticket", 404), tags=["tickets"], params=[_path_param("ticket_id", "ticket id")])},
         "/t/{ticket_id}": {"get": _op("human page for a ticket's QR code (HTML)", _responses("HTML page", 404), tags=["tickets"], params=[_path_param("ticket_id", "ticket id")])},
@@ -219,6 +219,12 @@ def openapi_document() -> dict:
              "resume": "documents supplied: the clock runs again"}[action] + " (optional body {on: date})",
             _responses("the dossier", 400, 401, 403, 404, 409, 422), security=USER, tags=["dossiers"], params=[_path_param("code", "dossier code")],
         )}
+    # Whatever writes (every POST; a signed-in GET records a refused role) may find the disk full.
+    for item in paths.values():
+        for method, operation in item.items():
+            if method == "post" or "security" in operation:
+                operation["responses"].setdefault(
+                    "507", {"description": "the server's disk is full: nothing was saved, try again later", **_json(ERROR)})
     schemas = {model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}") for model in (TicketIn, RatingIn, TransferIn, DossierIn, DayIn, LoginIn, RescheduleIn, UserIn, UserChangeIn, PasswordIn)}
     schemas["Alert"] = ALERT_SCHEMA
     schemas["Alerts"] = {

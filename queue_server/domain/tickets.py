@@ -63,14 +63,35 @@ class Ticket:
         return (self.queued_at, self.number, self.id)
 
     def wait_s(self) -> float | None:
-        if self.called_at is None:
-            return None
-        return (self.called_at - self.issued_at).total_seconds()
+        return wait_seconds(self.issued_at, self.called_at)
 
     def service_s(self) -> float | None:
-        if self.finished_at is None or self.started_at is None:
-            return None
-        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+        return service_seconds(self.started_at, self.finished_at)
+
+
+# The three queue rules, on plain instants: Ticket's methods and the figures' lean path (a year of
+# tickets read as plain rows, domain.figures) both use them, so each rule is written once.
+
+
+def wait_seconds(issued_at: datetime, called_at: datetime | None) -> float | None:
+    """Issue to first call; None while not called yet."""
+    if called_at is None:
+        return None
+    return (called_at - issued_at).total_seconds()
+
+
+def service_seconds(started_at: datetime | None, finished_at: datetime | None) -> float | None:
+    """Start of service to its end (never negative); None until both are known."""
+    if finished_at is None or started_at is None:
+        return None
+    return max(0.0, (finished_at - started_at).total_seconds())
+
+
+def called_within_target(issued_at: datetime, called_at: datetime | None, target_wait: timedelta) -> bool | None:
+    """Called within the field's target wait; None while not called yet."""
+    if called_at is None:
+        return None
+    return called_at - issued_at <= target_wait
 
 
 def format_code(letter: str, number: int) -> str:
@@ -264,6 +285,4 @@ def people_ahead(ticket: Ticket, waiting: list[Ticket]) -> int:
 
 def served_within_target(ticket: Ticket, target_wait_min: int) -> bool | None:
     """Called within the field's target wait; None while not called yet."""
-    if ticket.called_at is None:
-        return None
-    return ticket.called_at - ticket.issued_at <= timedelta(minutes=target_wait_min)
+    return called_within_target(ticket.issued_at, ticket.called_at, timedelta(minutes=target_wait_min))

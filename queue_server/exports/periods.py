@@ -1,15 +1,14 @@
 """The figures of a period and of each of its days, from one load of the records.
 
 `period_figures(config, day, day, everything)` for each day of a year would scan every ticket,
-rating and dossier of the year once per day (365 × 300,000 tickets). Here tickets and ratings are
-grouped by day once, and dossiers are swept: a dossier enters the day's set when it is received and
-leaves it once returned, so each day sees exactly the dossiers `Store.dossiers_touching(day, day)`
-would give. Every figure is still computed by `domain.figures.period_figures`, so the per-day
-figures are the same as calling it with all the records (a test keeps them equal).
+rating and dossier of the year once per day (365 × 300,000 tickets). Here
+`domain.figures.period_and_days` computes each record's facts once, groups them by day and counts each
+dossier into the days it spans, so the per-day figures are the same as calling period_figures with all
+the records (tests keep them equal). An export reads lean records from the Store
+(`figures_by_day_of_records`); `figures_by_day` takes Ticket and Rating objects (a history replay).
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,7 +16,7 @@ from datetime import date, timedelta
 from ..config import Config
 from ..domain.dossiers import Dossier
 from ..domain.errors import InvalidInput
-from ..domain.figures import period_figures
+from ..domain.figures import period_and_days, rating_record, ticket_record
 from ..domain.ratings import Rating
 from ..domain.tickets import Ticket
 
@@ -59,30 +58,23 @@ def figures_by_day(
     """Period and daily figures; records outside the period are ignored, as period_figures does.
 
     `with_days=False` leaves `days` empty, for the PDF report, which shows the period only."""
+    return figures_by_day_of_records(
+        config, first, last, map(ticket_record, tickets), map(rating_record, ratings), dossiers, with_days=with_days
+    )
+
+
+def figures_by_day_of_records(
+    config: Config,
+    first: date,
+    last: date,
+    ticket_records: Iterable[tuple],
+    rating_records: Iterable[tuple],
+    dossiers: Iterable[Dossier],
+    *,
+    with_days: bool = True,
+) -> PeriodFigures:
+    """As figures_by_day, from TicketRecord / RatingRecord tuples (`Store.ticket_records_between`,
+    `Store.rating_records_between`): what an export of a year reads."""
     check_period(first, last)
-    tickets, ratings, dossiers = list(tickets), list(ratings), list(dossiers)
-    period = period_figures(config, first, last, tickets, ratings, dossiers)
-    if first == last:  # one day: the period is that day
-        return PeriodFigures(first, last, period, [period | {"day": first.isoformat()}])
-    if not with_days:
-        return PeriodFigures(first, last, period, [])
-    tickets_by_day: dict[date, list[Ticket]] = defaultdict(list)
-    for ticket in tickets:
-        tickets_by_day[ticket.service_day].append(ticket)
-    ratings_by_day: dict[date, list[Rating]] = defaultdict(list)
-    for rating in ratings:
-        ratings_by_day[rating.day].append(rating)
-    by_receipt = sorted(dossiers, key=lambda d: d.received_on)
-    next_received = 0
-    active: list[Dossier] = []
-    days = []
-    for day in days_of(first, last):
-        while next_received < len(by_receipt) and by_receipt[next_received].received_on <= day:
-            active.append(by_receipt[next_received])
-            next_received += 1
-        # Received by `day` and not returned before it: what dossiers_touching(day, day) selects.
-        active = [d for d in active if d.returned_on is None or d.returned_on >= day]
-        figures = period_figures(config, day, day, tickets_by_day.get(day, []), ratings_by_day.get(day, []), active)
-        figures["day"] = day.isoformat()
-        days.append(figures)
+    period, days = period_and_days(config, first, last, ticket_records, rating_records, dossiers, with_days=with_days)
     return PeriodFigures(first, last, period, days)

@@ -34,6 +34,7 @@ from ..alerts_runner import active_alert_views
 from ..domain.counters import Action
 from ..domain.errors import DomainError, NotFound
 from ..service import Change, QueueService
+from ..store import StorageFull, is_storage_full
 from . import contract
 from .client import (
     DEFAULT_SESSION_EXPIRY_S,
@@ -57,6 +58,10 @@ LAST_SEEN_FLUSH_S = 2.0
 TODAY_MIN_INTERVAL_S = 1.0
 TODAY_COST_FACTOR = 10
 INGEST_BATCH_MAX = 500
+# A batch that did not commit (the disk full…) is tried again after this, doubling up to the
+# maximum: its messages stay unacknowledged meanwhile, so nothing is lost if the server stops.
+INGEST_RETRY_S = 0.5
+INGEST_RETRY_MAX_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -277,27 +282,40 @@ class ServerLink:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
-            self._ingest(batch)
+            # The broker redelivers unacknowledged messages only on a new connection: a batch
+            # that failed is retried here, or it would wait for the next reconnect.
+            pause = INGEST_RETRY_S
+            while not self._ingest(batch) and not self._ingest_stop.wait(pause):
+                pause = min(pause * 2, INGEST_RETRY_MAX_S)
 
-    def _ingest(self, batch: list[_Inbound]) -> None:
+    def _ingest(self, batch: list[_Inbound]) -> bool:
+        """Apply a batch in one transaction and acknowledge it; False (nothing acked) if it did
+        not commit."""
         try:
             with self.service.store.write():
                 for item in batch:
                     try:
                         self._handle(item.topic, item.payload)
+                    except StorageFull:
+                        raise  # not the message's fault: the whole batch waits for space
                     except Exception as exc:  # nothing a message causes may stop ingestion
                         log.exception("failed to handle MQTT message on %s", item.topic)
                         self._reject(self.service.now(), item.topic, "internal_error", repr(exc), item.payload)
+        except StorageFull as exc:
+            log.error("disk full: a batch of %d MQTT messages is kept unacknowledged and retried (%s)",
+                      len(batch), exc)
+            return False
         except Exception:
             # The batch did not commit: no acks, so the broker delivers it all again.
             log.exception("an MQTT batch of %d messages failed to commit", len(batch))
-            return
+            return False
         generation = self._generation
         # QoS 1 (all devices use it) acked in one write; anything else one by one.
         self.client.ack_many([item.mid for item in batch if item.qos == 1 and item.generation == generation])
         for item in batch:
             if item.qos > 1 and item.generation == generation:
                 self.client.ack(item.mid, item.qos)
+        return True
 
     def _handle(self, topic: str, payload: bytes) -> None:
         now = self.service.now()
@@ -403,7 +421,9 @@ class ServerLink:
         try:
             self.service.store.add_reject(at, "mqtt", topic[:300], reason, detail,
                                           payload.decode("utf-8", "replace"), device_id)
-        except Exception:
+        except Exception as exc:
+            if isinstance(exc, StorageFull) or is_storage_full(exc):
+                raise StorageFull(str(exc)) from exc  # the reject must be kept: retried with its batch
             log.exception("could not record a rejected MQTT message")
 
     # --- outbound ---------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ class _Relay:
     device_side: socket.socket
     broker_side: socket.socket
     closed: threading.Event = field(default_factory=threading.Event)
+    # Held while bytes are moved: once cut() has taken it, nothing more gets through.
+    moving: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
         if self.closed.is_set():
@@ -48,6 +50,7 @@ class NetCut:
     def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
         self._listener = socket.create_server((listen_host, 0))
+        self._listener.settimeout(POLL_S)  # closing a socket does not wake a blocked accept()
         self.host, self.port = self._listener.getsockname()[:2]
         self._mode: str | None = None  # None: traffic flows; "drop" or "blackhole": cut
         self._lock = threading.Lock()
@@ -68,9 +71,11 @@ class NetCut:
             raise ValueError(f"unknown cut mode {mode!r}")
         with self._lock:
             self._mode = mode
-            relays = list(self._relays) if mode == "drop" else []
+            relays = list(self._relays)
         for relay in relays:
-            relay.close()
+            with relay.moving:  # a chunk being forwarded right now is the last one
+                if mode == "drop":
+                    relay.close()
 
     def restore(self) -> None:
         with self._lock:
@@ -111,8 +116,11 @@ class NetCut:
         while not self._stopping.is_set():
             try:
                 device_side, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return  # the listener was closed: stopping
+            device_side.settimeout(None)
             if self._mode == "drop":
                 # Refused: a reset rather than an orderly close, as a dead route looks to a client.
                 device_side.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -145,10 +153,13 @@ class NetCut:
                     continue
                 readable, _, _ = select.select(list(peers), [], [], POLL_S)
                 for sock in readable:
-                    data = sock.recv(BUFFER)
-                    if not data:
-                        return
-                    peers[sock].sendall(data)
+                    with relay.moving:
+                        if self._mode is not None:
+                            break  # cut while waiting: leave the bytes where they are
+                        data = sock.recv(BUFFER)
+                        if not data:
+                            return
+                        peers[sock].sendall(data)
         except (OSError, ValueError):
             pass  # closed under us by cut() or stop()
         finally:

@@ -27,7 +27,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -112,6 +111,7 @@ class Centre:
         service = self.server.service
         service.issue_ticket("dat-dai")
         service.counter_action(counter, Action.NEXT)
+        self.clock.advance(seconds=20)  # the service itself
         ticket_id = service.counter_action(counter, Action.FINISH)["tickets"][-1]["id"]
         terminal = self.terminals[counter]
         wait_until(f"{terminal.device} to offer the rating of {ticket_id}",

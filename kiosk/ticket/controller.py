@@ -218,16 +218,19 @@ class TicketKiosk:
             return transaction
 
     def _send(self, pending: _Pending) -> None:
-        # QoS 1: paho keeps it while disconnected and sends it on reconnect as well. With
-        # MQTT 5 the request expires when the kiosk gives up, so a server coming back later
-        # does not issue a ticket that nobody is holding.
-        properties = None
-        if self.client.is_mqtt5:
-            remaining = self.settings.requests.give_up_after_s - (time.monotonic() - pending.started)
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.MessageExpiryInterval = max(1, math.ceil(remaining))
-        self.client.publish(contract.topic_ticket_request(self.site, self.device), pending.payload, qos=1,
-                            properties=properties)
+        # Published only while connected: paho would keep a request made during a network cut
+        # and send it on reconnect, after the kiosk may have given up and told the citizen no
+        # ticket was issued (the server would then issue one that nobody holds). A request
+        # still pending at reconnect is sent by _on_connect. With MQTT 5 the request also
+        # expires at the broker when the kiosk gives up, for a server that is down.
+        if self.state.broker_connected:
+            properties = None
+            if self.client.is_mqtt5:
+                remaining = self.settings.requests.give_up_after_s - (time.monotonic() - pending.started)
+                properties = Properties(PacketTypes.PUBLISH)
+                properties.MessageExpiryInterval = max(1, math.ceil(remaining))
+            self.client.publish(contract.topic_ticket_request(self.site, self.device), pending.payload, qos=1,
+                                properties=properties)
         pending.timer = threading.Timer(self.settings.requests.retry_every_s, self._retry, args=(pending,))
         pending.timer.daemon = True
         pending.timer.start()

@@ -180,6 +180,23 @@ def test_a_touch_while_the_broker_is_down_gets_one_ticket_when_it_is_back(make_r
     assert len(outcomes.done(transaction)) == 1
 
 
+def test_a2_a_touch_given_up_while_the_broker_was_unreachable_issues_nothing_later(make_rig) -> None:
+    """The kiosk could not reach the broker, gave up and told the citizen no ticket was issued:
+    when the broker is back, nothing of that request may reach the server (no ticket nobody holds)."""
+    rig = make_rig(requests={"retry_every_s": 0.2, "answer_within_s": 0.4, "give_up_after_s": 1.0})
+    outcomes = Outcomes()
+    rig.broker.stop()
+    wait_until(lambda: not rig.kiosk.state.broker_connected, "the kiosk to notice the broker is gone")
+    transaction = rig.kiosk.request_ticket("dat-dai", None, "vi", outcomes.on_done, outcomes.on_slow)
+    assert outcomes.wait_done(transaction).error_code == "unreachable"
+
+    rig.broker.start()
+    wait_until(rig.kiosk.online, "the kiosk back online")
+    rig.one_more_ticket(outcomes)  # a later request, answered: the earlier one would have come first
+    assert rig.tickets_for(transaction) == []
+    assert [row[1] for row in rig.tickets()] == ["ho-tich"]
+
+
 def test_b_server_down_longer_than_give_up_says_so_once(make_rig) -> None:
     """Documents what happens to the request: the broker keeps the repeated requests in the
     server's persistent session, and when the server comes back it issues the ticket (once,

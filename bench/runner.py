@@ -24,6 +24,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -215,7 +216,8 @@ BENCHES: list[Bench] = [
     Bench("exports_bench", "exports_bench.py", ("--data", str(RESULTS / "cache" / "exports-year")),
           ("--data", str(RESULTS / "cache" / "exports-year"), "--day-repeats", "5", "--year-repeats", "1"), 1200,
           exports_figures, "#7", "daily-totals exports: one day, one year"),
-    Bench("full_day", "full_day.py", ("--quiet",), ("--quiet", "--tickets", "3000", "--day-s", "90"), 2400,
+    # Longer than the day's own time budget (Scale.budget_s, about an hour for the long form).
+    Bench("full_day", "full_day.py", ("--quiet",), ("--quiet", "--tickets", "3000", "--day-s", "90"), 5400,
           full_day_figures, "#9", "the compressed full day under full load"),
 ]
 
@@ -243,7 +245,7 @@ def run_bench(bench: Bench, quick: bool, python: str, log: Callable[[str], None]
     """Run one benchmark; its record for latest.json (status ok / failed / timeout)."""
     command = bench.command(quick, python)
     record: dict[str, Any] = {
-        "status": "failed", "issue": bench.issue, "about": bench.about,
+        "status": "failed", "issue": bench.issue, "about": bench.about, "quick": quick,
         "command": " ".join(shlex.quote(part if i else ".venv/bin/python") for i, part in
                             enumerate(_relative(command))),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
@@ -251,16 +253,22 @@ def run_bench(bench: Bench, quick: bool, python: str, log: Callable[[str], None]
     log(f"{bench.name}: {record['command']}")
     started = time.perf_counter()
     try:
-        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=bench.timeout_s,
-                                   stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        record.update(status="timeout", seconds=round(time.perf_counter() - started, 1),
-                      error=f"no result within {bench.timeout_s:g} s", stderr_tail=_tail(exc.stderr))
-        log(f"{bench.name}: timed out")
-        return record
+        # Its own session (process group): on a time-out the benchmark goes with everything it
+        # started — the server child, Mosquitto, Chromium — not only the script itself.
+        child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 stdin=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
         record.update(seconds=round(time.perf_counter() - started, 1), error=f"could not start: {exc}")
         return record
+    try:
+        stdout, stderr = child.communicate(timeout=bench.timeout_s)
+    except subprocess.TimeoutExpired:
+        stderr = _end_group(child)
+        record.update(status="timeout", seconds=round(time.perf_counter() - started, 1),
+                      error=f"no result within {bench.timeout_s:g} s", stderr_tail=_tail(stderr))
+        log(f"{bench.name}: timed out")
+        return record
+    completed = subprocess.CompletedProcess(command, child.returncode, stdout, stderr)
     record.update(seconds=round(time.perf_counter() - started, 1), exit_code=completed.returncode,
                   stderr_tail=_tail(completed.stderr))
     try:
@@ -276,6 +284,22 @@ def run_bench(bench: Bench, quick: bool, python: str, log: Callable[[str], None]
         record["status"] = "ok"
     log(f"{bench.name}: {record['status']} in {record['seconds']:g} s")
     return record
+
+
+def _end_group(child: subprocess.Popen) -> str:
+    """SIGTERM to the benchmark's process group (servers stop cleanly), SIGKILL if it lingers;
+    returns what it wrote on standard error."""
+    for sig, grace_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            _stdout, stderr = child.communicate(timeout=grace_s)
+            return stderr or ""
+        except subprocess.TimeoutExpired:
+            continue
+    return ""
 
 
 def _relative(command: list[str]) -> list[str]:
@@ -367,7 +391,9 @@ def markdown(report: dict) -> str:
         f"- Máy / Machine: {m['cores']} lõi / cores · {m['memory_gib']} GiB · {m['cpu_model']} · {m['os']}",
         f"- Phiên bản / Versions: Python {m['python']} · {m['mosquitto'] or 'Mosquitto: none'} · "
         f"{m['chromium'] or 'Chromium: none'} · SQLite {m['sqlite']}",
-        f"- Ngày / Date: {m['date']} · chế độ / mode: {mode} · commit {m['commit'] or '?'}",
+        f"- Ngày / Date: {m['date']} · chế độ / mode: {mode} · commit {m['commit'] or '?'}"
+        + (f" · giữ từ lần trước / kept from an earlier run: {', '.join(report['kept_from_earlier_run'])}"
+           if report.get("kept_from_earlier_run") else ""),
         f"- Tải máy lúc bắt đầu / load average at start: {' '.join(str(x) for x in m['load_average_at_start'])}"
         " (other work on the machine skews every figure: see each benchmark's load below)",
         "",
@@ -384,6 +410,8 @@ def markdown(report: dict) -> str:
     ]
     for name, record in report["benches"].items():
         status = "ok" if record["status"] == "ok" else f"**{record['status']}**"
+        if record.get("ran_on"):
+            status += f" (lần chạy trước / earlier run, {record['ran_on']})"
         load = " ".join(str(x) for x in record.get("load_average_before", []))
         lines.append(f"| {name} | {status} | {record.get('seconds', '—')} s | {load} | `{record['command']}` |")
     met = sum(1 for row in report["figures"] if row["met"] is True)
@@ -410,18 +438,46 @@ def write_report(report: dict, out_dir: Path) -> tuple[Path, Path]:
 
 
 def run_all(benches: list[Bench], *, quick: bool, out_dir: Path, python: str = sys.executable,
-            log: Callable[[str], None] = lambda text: None) -> dict:
-    """Every benchmark in turn, then the report files; returns the report."""
+            log: Callable[[str], None] = lambda text: None, keep_others: bool = False) -> dict:
+    """Every benchmark in turn, then the report files; returns the report. `keep_others`: the
+    project's benchmarks not in `benches` keep their rows from the previous latest.json."""
     report: dict[str, Any] = {"quick": quick, "machine": machine(), "benches": {}, "figures": []}
     started = time.perf_counter()
+    records = {}
     for bench in benches:
         record = run_bench(bench, quick, python, log)
-        rows = figures_of(bench, record, quick)
-        report["benches"][bench.name] = record
-        report["figures"] += [asdict(row) for row in rows]
+        record["figures"] = [asdict(row) for row in figures_of(bench, record, quick)]
+        records[bench.name] = record
     report["total_s"] = round(time.perf_counter() - started, 1)
+    if keep_others:
+        records = _earlier_records(out_dir, records, report)
+    order = [b.name for b in BENCHES]
+    order += [name for name in records if name not in order]
+    for name in sorted(records, key=order.index):
+        report["benches"][name] = records[name]
+        report["figures"] += records[name].get("figures", [])
     write_report(report, out_dir)
     return report
+
+
+def _earlier_records(out_dir: Path, records: dict, report: dict) -> dict:
+    """The benchmarks not run this time keep their rows from the previous latest.json, saying when."""
+    try:
+        earlier = json.loads((out_dir / "latest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return records
+    kept = {}
+    for name, record in earlier.get("benches", {}).items():
+        if name in records:
+            continue
+        record.setdefault("ran_on", earlier.get("machine", {}).get("date"))
+        record.setdefault("quick", earlier.get("quick", False))
+        if "figures" not in record:  # written before figures were kept per benchmark
+            record["figures"] = [row for row in earlier.get("figures", []) if row.get("bench") == name]
+        kept[name] = record
+    if kept:
+        report["kept_from_earlier_run"] = sorted(kept)
+    return kept | records
 
 
 def rebuild(out_dir: Path) -> dict:
@@ -431,12 +487,12 @@ def rebuild(out_dir: Path) -> dict:
     report["figures"] = []
     for name, record in report["benches"].items():
         bench = by_name.get(name)
-        if bench is None:
-            continue
-        if record["status"] == "failed" and "unexpected result shape" in record.get("error", "") and "result" in record:
-            record["status"] = "ok"  # read it again with the current code
-            record.pop("error")
-        report["figures"] += [asdict(row) for row in figures_of(bench, record, report["quick"])]
+        if bench is not None:
+            if record["status"] == "failed" and "unexpected result shape" in record.get("error", "") and "result" in record:
+                record["status"] = "ok"  # read it again with the current code
+                record.pop("error")
+            record["figures"] = [asdict(row) for row in figures_of(bench, record, record.get("quick", report["quick"]))]
+        report["figures"] += record.get("figures", [])
     (out_dir / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
                                          encoding="utf-8")
     (out_dir / "latest.md").write_text(markdown(report), encoding="utf-8")
@@ -468,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{bench.name:14} {bench.issue}  {bench.about}\n{'':14} full:  {' '.join(_relative(bench.command(False)))}"
                   f"\n{'':14} quick: {' '.join(_relative(bench.command(True)))}")
         return 0
-    report = run_all(benches, quick=args.quick, out_dir=args.out,
+    report = run_all(benches, quick=args.quick, out_dir=args.out, keep_others=bool(args.only),
                      log=lambda text: print(f"[bench/run] {text}", file=sys.stderr, flush=True))
     print(markdown(report))
     print(f"[bench/run] {args.out / 'latest.json'}, {args.out / 'latest.md'} ({report['total_s']:g} s)", file=sys.stderr)

@@ -418,7 +418,7 @@ def grading_766(
     """Indicator 5.4: 100% − (late-dossier rate + rate of dossiers with an unsatisfied rating)."""
     dossiers = list(dossiers)
     facts = _dossier_facts(calendar, dossiers, _outcomes(calendar, dossiers, first, last), first, last)
-    tallies = _Tallies(_level_table(config), (), _rating_facts(_level_table(config), map(rating_record, ratings)))
+    tallies = _Tallies((), _rating_facts(_level_table(config), map(rating_record, ratings)))
     return _grading_766(facts.resolved, tallies.unsatisfied_tickets, tallies.unsatisfied_codes)
 
 
@@ -448,7 +448,7 @@ class _Tallies:
     """Everything the ticket and rating figures of a period are made of, overall and per field, counter
     and clerk. A period's tallies are its days' added up, in day order."""
 
-    def __init__(self, levels: dict, ticket_facts: list[tuple] = (), rating_facts: list[tuple] = ()) -> None:
+    def __init__(self, ticket_facts: list[tuple] = (), rating_facts: list[tuple] = ()) -> None:
         self.tickets = _TicketTally(ticket_facts)
         self.ratings = _RatingTally(rating_facts)
         self.groups: dict[str, dict] = {}
@@ -457,11 +457,11 @@ class _Tallies:
             ratings_by = _grouped(rating_facts, position)
             self.groups[name] = {
                 group_id: (_TicketTally(tickets_by.get(group_id, ())), _RatingTally(ratings_by.get(group_id, ())))
-                for group_id in tickets_by.keys() | ratings_by.keys()
+                for group_id in dict.fromkeys([*tickets_by, *ratings_by])
             }
         self.issued_by_field = Tally(map(_ISSUED_FIELD_OF, ticket_facts))
-        self.clerk_ids = {clerk_id for clerk_id in map(_CLERK_OF, ticket_facts) if clerk_id}
-        self.clerk_ids.update(clerk_id for clerk_id in map(_CLERK_OF, rating_facts) if clerk_id)
+        # The clerks who served or were rated (those in the config are listed anyway).
+        self.clerk_ids = {clerk_id for clerk_id in self.groups["by_clerk"] if clerk_id}
         self.unsatisfied_tickets = set(map(_UNSATISFIED_TICKET_OF, rating_facts))
         self.unsatisfied_tickets.discard(None)
         self.unsatisfied_codes = set(map(_UNSATISFIED_CODE_OF, rating_facts))
@@ -502,7 +502,7 @@ def period_figures(
     rating_facts = _rating_facts(levels, (rating_record(r) for r in ratings if first <= r.day <= last))
     dossiers = list(dossiers)
     dossier_facts = _dossier_facts(calendar, dossiers, _outcomes(calendar, dossiers, first, last), first, last)
-    return _figures(config, levels, first, last, _Tallies(levels, ticket_facts, rating_facts), dossier_facts)
+    return _figures(config, levels, first, last, _Tallies(ticket_facts, rating_facts), dossier_facts)
 
 
 def period_and_days(
@@ -531,16 +531,16 @@ def period_and_days(
     outcomes = _outcomes(calendar, dossiers, first, last)
     period_dossiers = _dossier_facts(calendar, dossiers, outcomes, first, last)
     if first == last or not with_days:
-        period = _figures(config, levels, first, last, _Tallies(levels, ticket_facts, rating_facts), period_dossiers)
+        period = _figures(config, levels, first, last, _Tallies(ticket_facts, rating_facts), period_dossiers)
         # One day: the period is that day.
         return period, [period | {"day": first.isoformat()}] if first == last else []
     tickets_by_day = _grouped(ticket_facts, DAY)
     ratings_by_day = _grouped(rating_facts, DAY)
-    period_tallies = _Tallies(levels)
+    period_tallies = _Tallies()
     days = []
     for offset, dossier_facts in enumerate(_dossier_days(calendar, dossiers, outcomes, first, last)):
         day = first + timedelta(days=offset)
-        tallies = _Tallies(levels, tickets_by_day.get(day, ()), ratings_by_day.get(day, ()))
+        tallies = _Tallies(tickets_by_day.get(day, ()), ratings_by_day.get(day, ()))
         figures = _figures(config, levels, day, day, tallies, dossier_facts)
         figures["day"] = day.isoformat()
         days.append(figures)

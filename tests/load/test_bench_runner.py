@@ -92,3 +92,33 @@ def test_unknown_benchmark_names_are_refused(capsys):
         runner.main(["--only", "nope", "--list"])
     assert stopped.value.code == 2
     assert "unknown benchmark: nope" in capsys.readouterr().err
+
+
+def test_a_run_of_some_benchmarks_keeps_the_others_rows_from_the_last_run(tmp_path: Path, benches: list[Bench]):
+    runner.run_all(benches[:3], quick=False, out_dir=tmp_path, python=sys.executable)
+    report = runner.run_all(benches[1:2], quick=True, out_dir=tmp_path, python=sys.executable, keep_others=True)
+
+    assert list(report["benches"]) == ["fast", "slow", "crash"]
+    assert report["kept_from_earlier_run"] == ["crash", "fast"]
+    assert "ran_on" in report["benches"]["fast"] and "ran_on" not in report["benches"]["slow"]
+    assert [row["bench"] for row in report["figures"]] == ["fast", "slow", "crash"]
+    table = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    assert "earlier run" in table and "kept from an earlier run: crash, fast" in table
+
+
+def test_a_benchmark_that_hangs_is_ended_with_everything_it_started(tmp_path: Path):
+    pid_file = tmp_path / "server.pid"
+    script = write_script(tmp_path, "hangs_with_a_server.py", (
+        "import subprocess, sys, time\n"
+        "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(server.pid))\n"
+        "time.sleep(120)\n"
+    ))
+    bench = Bench("hangs", script, (), (), 2, value_figures, "#0", "hangs with a child")
+    report = runner.run_all([bench], quick=False, out_dir=tmp_path / "out", python=sys.executable)
+
+    assert report["benches"]["hangs"]["status"] == "timeout"
+    server_pid = int(pid_file.read_text())
+    # The child was in the benchmark's process group: it got the same SIGTERM and is gone.
+    status = Path(f"/proc/{server_pid}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text()

@@ -451,9 +451,8 @@ def run_all(benches: list[Bench], *, quick: bool, out_dir: Path, python: str = s
     report["total_s"] = round(time.perf_counter() - started, 1)
     if keep_others:
         records = _earlier_records(out_dir, records, report)
-    order = [b.name for b in BENCHES]
-    order += [name for name in records if name not in order]
-    for name in sorted(records, key=order.index):
+    known = [b.name for b in BENCHES]
+    for name in sorted(records, key=lambda name: known.index(name) if name in known else len(known)):
         report["benches"][name] = records[name]
         report["figures"] += records[name].get("figures", [])
     write_report(report, out_dir)
@@ -477,7 +476,9 @@ def _earlier_records(out_dir: Path, records: dict, report: dict) -> dict:
         kept[name] = record
     if kept:
         report["kept_from_earlier_run"] = sorted(kept)
-    return kept | records
+    # The earlier run's order, this run's results in their places, new benchmarks last.
+    merged = {name: records.get(name) or kept[name] for name in earlier.get("benches", {}) if name in records or name in kept}
+    return merged | {name: record for name, record in records.items() if name not in merged}
 
 
 def rebuild(out_dir: Path) -> dict:

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
@@ -72,6 +72,10 @@ class RatingTerminal:
         self._in_flight: dict[int, str | None] = {}  # mid -> msg_id (None: a publish of ours not from the outbox)
         self._acked_early: set[int] = set()  # PUBACKs that beat publish() returning its mid
         self._pressed_until: datetime | None = None  # the rating window this terminal already sent a press for
+        # The server's clock minus this device's, from the `at` of live counter states: the
+        # rating window is the server's, and a device clock can be hours off.
+        self._server_offset = timedelta(0)
+        self._offset_from_live_state = False
         self.client = device_client(settings.mqtt, self.site, self.device)
         self.client.reconnect_delay_set(min_delay=1, max_delay=RECONNECT_MAX_S)
         self.client.on_connect = self._on_connect
@@ -135,11 +139,24 @@ class RatingTerminal:
             self.state.config = inbound.message
         elif kind is contract.Kind.COUNTER_STATE and inbound.ids.get("counter") == self.counter_id:
             self.state.counter = inbound.message  # None: the retained state was cleared
+            self._learn_server_time(inbound.message, retained=bool(message.retain))
         elif kind is contract.Kind.SERVER_STATUS:
             self.state.server_status = str(getattr(inbound.message, "value", inbound.message or "unknown"))
         else:
             return
         self.on_update()
+
+    def _learn_server_time(self, counter: contract.CounterState | None, *, retained: bool) -> None:
+        """A live state was published a moment ago: its `at` is the server's time now. A retained
+        one may be minutes old, so it is only used while nothing better is known."""
+        if counter is None or counter.at is None or (retained and self._offset_from_live_state):
+            return
+        self._server_offset = counter.at - self.clock()
+        self._offset_from_live_state = not retained
+
+    def server_now(self) -> datetime:
+        """The server's time as far as this terminal knows it."""
+        return self.clock() + self._server_offset
 
     # --- what the screen shows ------------------------------------------------------------------
 
@@ -174,7 +191,7 @@ class RatingTerminal:
         counter = self.state.counter
         if counter is None or counter.rating_until is None or counter.rating_until == self._pressed_until:
             return False
-        return (now or self.clock()) < counter.rating_until
+        return (now or self.server_now()) < counter.rating_until
 
     def rating_until(self) -> datetime | None:
         counter = self.state.counter

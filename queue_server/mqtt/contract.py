@@ -297,6 +297,9 @@ class CounterState(Message):
     # The ticket (id) a press at this counter rates now, also while the next one is served:
     # a terminal names it so that a press delivered late still binds to the right ticket.
     rating_ticket_id: TicketRef | None = None
+    # The server's clock when this state was published: a terminal whose own clock is off
+    # measures rating_until against the server's time, not its own.
+    at: Time | None = None
 
 
 class QueueState(Message):

@@ -584,7 +584,7 @@ class ServerLink:
         return contract.CounterState(
             counter=view["counter"], clerk=view["clerk_name"], status=view["status"],
             ticket=view["ticket"] or view["rating_ticket"], rating_until=view["rating_until"],
-            rating_ticket_id=view["rating_ticket_id"],
+            rating_ticket_id=view["rating_ticket_id"], at=self.service.now(),
         )
 
     def queue_state(self, field_id: str) -> contract.QueueState:

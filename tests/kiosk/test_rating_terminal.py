@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 from pathlib import Path
 
@@ -241,3 +241,23 @@ def test_a_press_held_offline_rates_its_own_ticket_even_after_the_counter_moved_
     [row] = rows(world, "msg_id = ?", [msg_id])
     assert row["ticket_id"] == first["id"] and row["counted"] == 1
     assert not rows(world, "ticket_id = ?", [second["id"]])  # the next citizen's rating is still theirs to give
+
+
+@pytest.mark.parametrize(("skew_hours", "counter"), [(5, "quay-2"), (-5, "quay-3")])
+def test_a_terminal_whose_clock_is_hours_off_opens_and_closes_the_prompt_by_the_servers_clock(world, skew_hours, counter) -> None:
+    """The window is the server's: a device clock 5 h fast would never show the prompt, one 5 h
+    slow would keep it up for hours, if the terminal judged rating_until by its own clock."""
+    skew = timedelta(hours=skew_hours)
+    terminal = new_terminal(world, counter, f"rating-skew{skew_hours + 5}",
+                            clock=lambda: datetime.now(timezone.utc) + skew)
+    ticket = serve_and_finish(world, counter)
+    wait_until(lambda: terminal.status() == "rating" and terminal.rating_ticket() == ticket["code"],
+               "the counter awaiting a rating")
+    assert terminal.awaiting_rating()
+    server_now = terminal.server_now()
+    assert abs((server_now - datetime.now(timezone.utc)).total_seconds()) < 5  # not the device's clock
+    assert not terminal.awaiting_rating(terminal.rating_until() + timedelta(seconds=1))
+    msg_id = terminal.press("very_satisfied")
+    wait_until(lambda: rows(world, "msg_id = ?", [msg_id]), "the press on the server")
+    [row] = rows(world, "msg_id = ?", [msg_id])
+    assert row["counted"] == 1 and row["ticket_id"] == ticket["id"], row

@@ -631,6 +631,11 @@ class Board:
                 self.first_seen.setdefault(payload["ticket_id"], arrived)
         elif event == "today":
             self._today(payload, arrived)
+        elif event == "ratings" and self.today:
+            # A press sent at once with the figures it makes (display_board/live.py): the board
+            # shows the new count now, before the day's next `today`.
+            _, day, _, issued = self.today[-1]
+            self.today.append((arrived, day, payload["ratings"]["counted"], issued))
 
     def _counter(self, payload: dict, arrived: float) -> None:
         if payload.get("ticket_id"):
@@ -732,7 +737,7 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
 
 def press_to_board_today(boards: list[Board], counted: list[tuple[Press, str, int]]) -> list[float]:
     """For each counted press (its day and rank among that day's counted ratings), on each
-    board: the first `today` event at or after the press whose count reaches that rank."""
+    board: the first `today` or `ratings` event at or after the press whose count reaches that rank."""
     samples = []
     for board in boards:
         by_day: dict[str, tuple[list[float], list[int]]] = {}

@@ -22,6 +22,7 @@ from .domain.tickets import Ticket, TicketStatus
 from .domain.timeutil import from_iso, to_utc_iso
 
 BUSY_TIMEOUT_MS = 10_000
+PAGE_CACHE_KIB = 512  # per connection
 
 
 class StorageFull(Exception):
@@ -250,6 +251,9 @@ class Store:
             # the very last transactions, never corrupt the file.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # A connection per thread, and waitress alone runs dozens: SQLite's default page cache
+            # (2 MB each) would add up to most of the server's memory. The OS caches the file anyway.
+            conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
             conn.execute("PRAGMA foreign_keys=ON")
             db = sqlite_utils.Database(conn)
             self._local.db = db

@@ -67,6 +67,7 @@ import os
 import queue
 import random
 import resource
+import signal
 import socket
 import sqlite3
 import statistics
@@ -744,7 +745,9 @@ def press_to_board_today(boards: list[Board], counted: list[tuple[Press, str, in
         for arrived, day, count, _issued in board.today:
             times, counts = by_day.setdefault(day, ([], []))
             times.append(arrived)
-            counts.append(count)
+            # What the board shows: a `today` computed before a `ratings` event may arrive after
+            # it, and the board keeps the newer ratings (docs/board.md), i.e. the highest count.
+            counts.append(max(count, counts[-1]) if counts else count)
         for press, day, rank in counted:
             times, counts = by_day.get(day, ([], []))
             index = max(bisect.bisect_left(counts, rank), bisect.bisect_left(times, press.at_perf))
@@ -1171,6 +1174,10 @@ def main() -> int:
                if key in Scale.__dataclass_fields__ and value is not None}
     scale = Scale(**(asdict(base) | changes))
     log = None if args.quiet else (lambda text: print(f"[full_day] {text}", file=sys.stderr, flush=True))
+    def stop_on_sigterm(signum, frame):
+        raise KeyboardInterrupt  # bench/run's time-out: leave through the finally blocks (server, broker)
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     result = run(scale, log=log)
     print(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     return 0 if result.get("checks", {}).get("all_passed") else 1

@@ -83,3 +83,10 @@ def test_latency_distribution_is_nearest_rank_in_milliseconds():
     summary = distribution_ms([i / 1000 for i in range(1, 101)])  # 1 … 100 ms
     assert summary == {"n": 100, "p50_ms": 50.0, "p90_ms": 90.0, "p99_ms": 99.0, "max_ms": 100.0, "mean_ms": 50.5}
     assert distribution_ms([]) == {"n": 0}
+
+
+def test_a_late_today_with_an_older_count_does_not_hide_a_press_the_board_already_shows():
+    # A `ratings` event (count 2) and then a `today` computed before it (count 1): the board
+    # keeps showing 2, so a press ranked 2 is on the board from the first of the two.
+    board = board_with(today=[(1.0, "d", 0, 5), (2.0, "d", 2, 5), (2.5, "d", 1, 5), (3.0, "d", 2, 6)])
+    assert press_to_board_today([board], [(press("a", 1.5), "d", 2)]) == [0.5]

@@ -449,6 +449,8 @@ class ServerLink:
                 self._publish(contract.topic_alert_event(self.site), contract.AlertEvent.model_validate(
                     {"event": change.data["event"], "alert": change.data["alert"]}))
             self._mark(alerts=True)
+        elif change.kind == "device":
+            pass  # a device's health is in the devices table and the API; no published state has it
         else:
             self._mark(today=True)
 

@@ -138,6 +138,8 @@ def write_site_toml(path: Path, data: dict, *, data_dir: Path, http_port: int, m
 
 
 FINISH_GAP = timedelta(seconds=15)
+# Above a quarter of the default burst window (5 presses in 10 s at one counter is misuse).
+MIN_FINISH_GAP = timedelta(seconds=3)
 
 
 def add_served_tickets(server: Server, count: int, *, finished_at: datetime, field_id: str = "dat-dai",
@@ -155,13 +157,20 @@ def add_served_tickets(server: Server, count: int, *, finished_at: datetime, fie
     issued_at = finished_at - timedelta(seconds=service_s + 60)
     called_at = finished_at - timedelta(seconds=service_s)
     day = local_day(issued_at, config.tz)
+    # A counter finishes one ticket every FINISH_GAP, going back in time: presses for them are
+    # spread like real ones, not a burst (which the server flags as misuse). Shortly after local
+    # midnight the spread would reach into yesterday (tests run on the real clock): the gap then
+    # shrinks so that every ticket stays on one day, never below what keeps presses from a burst.
+    rounds = -(-count // len(counters))
+    day_start = datetime.combine(day, datetime.min.time(), config.tz)
+    gap = FINISH_GAP
+    if rounds > 1 and issued_at - gap * (rounds - 1) < day_start:
+        gap = max(MIN_FINISH_GAP, (issued_at - day_start) / rounds)
     made: list[Ticket] = []
     with store.write():
         first = store.highest_number(day, field_id) + 1
         for n in range(count):
-            # A counter finishes one ticket every FINISH_GAP: presses for them are spread like
-            # real ones, not a burst (which the server flags as misuse).
-            earlier = FINISH_GAP * (n // len(counters))
+            earlier = gap * (n // len(counters))
             ticket = ticket_rules.new_ticket(new_ticket_id(), field, first + n, issued_at - earlier, config)
             ticket = ticket_rules.call(ticket, counters[n % len(counters)], None, called_at - earlier)
             ticket = ticket_rules.finish(ticket, finished_at - earlier)

@@ -210,10 +210,10 @@ def wait_status(inbox: Inbox, payload: bytes, count: int, process: ServerProcess
 def test_server_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         mosquitto: MosquittoBroker, clients, tmp_path: Path) -> None:
     site, size = "hcc-kill", 3_000
-    data = site_data(site=site, counters=20)
+    data = site_data(site=site, counters=50)
     data_dir = tmp_path / "site-data"
     # The served tickets, written with the real clock (the child uses it too), then the file closed.
-    prepared = build(site_config(site=site, counters=20), data_dir)
+    prepared = build(site_config(site=site, counters=50), data_dir)
     try:
         tickets = add_served_tickets(prepared, size, finished_at=prepared.service.now())
     finally:

@@ -8,7 +8,10 @@ many boards and changes there are, and always once more after the last change (a
 edge), so a quiet board ends up with the final figures.
 
 A board whose queue fills up (a stalled connection) is dropped rather than slowing anyone:
-its stream ends, EventSource reconnects and the new connection starts with a full snapshot.
+its queue is emptied at once, its stream ends, EventSource reconnects and the new connection
+starts with a full snapshot. The queue is bounded in events and in bytes, so what the server
+holds for a board that stopped reading is bounded too (with waitress's own buffer for the
+connection: see queue_server/server.py, OUTBUF_HIGH_WATERMARK).
 At local midnight every board is sent a fresh snapshot (new day: empty queues and figures).
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 TODAY_MIN_INTERVAL_S = 1.0
 DAY_CHECK_S = 30.0  # how soon after local midnight boards get the new day's (empty) state
 CLIENT_QUEUE_SIZE = 1000
+CLIENT_QUEUE_BYTES = 1 << 20  # a board this far behind (besides what its connection holds) is dropped
 LAST_CALLS = 8
 # Changes after which today's figures may differ.
 TODAY_KINDS = frozenset({"ticket_issued", "counter", "call", "rating", "dossier"})
@@ -115,23 +119,51 @@ def snapshot(svc: QueueService) -> dict:
     }
 
 
+END_OF_STREAM = b""  # put on a client's queue to end its stream
+
+
 @dataclass(eq=False)
 class BoardClient:
-    """One connected board: its queue of encoded events, and whether the hub dropped it."""
+    """One connected board: its queue of encoded events (at most `CLIENT_QUEUE_SIZE` events and
+    `CLIENT_QUEUE_BYTES` bytes), and whether the hub dropped it."""
 
-    events: queue.Queue = field(default_factory=lambda: queue.Queue(CLIENT_QUEUE_SIZE))
+    events: queue.Queue = field(default_factory=lambda: queue.Queue(CLIENT_QUEUE_SIZE + 1))  # + END_OF_STREAM
     dropped: bool = False
+    queued_bytes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def offer(self, event: bytes) -> bool:
-        try:
-            self.events.put_nowait(event)
-            return True
-        except queue.Full:
+        """Queue an event; False when the board is (now or already) dropped."""
+        with self._lock:
+            if self.dropped:
+                return False
+            if self.events.qsize() < CLIENT_QUEUE_SIZE and self.queued_bytes + len(event) <= CLIENT_QUEUE_BYTES:
+                self.events.put_nowait(event)
+                self.queued_bytes += len(event)
+                return True
+        log.warning("a board fell %d events or %d KiB behind; its stream is ended so it reconnects",
+                    CLIENT_QUEUE_SIZE, CLIENT_QUEUE_BYTES // 1024)
+        self.end()
+        return False
+
+    def take(self, timeout: float) -> bytes:
+        """The next event (END_OF_STREAM once dropped); raises queue.Empty after `timeout` seconds."""
+        event = self.events.get(timeout=timeout)
+        with self._lock:
+            self.queued_bytes -= len(event)
+        return event
+
+    def end(self) -> None:
+        """Drop the board: what it has not taken is freed now, and its stream ends at its next take."""
+        with self._lock:
             self.dropped = True
-            return False
-
-
-END_OF_STREAM = b""  # put on a client's queue to end its stream
+            while True:
+                try:
+                    self.events.get_nowait()
+                except queue.Empty:
+                    break
+            self.queued_bytes = 0
+            self.events.put_nowait(END_OF_STREAM)
 
 
 class BoardHub:
@@ -192,11 +224,7 @@ class BoardHub:
         with self._cond:
             clients = list(self._clients)
         for client in clients:
-            client.dropped = True
-            try:
-                client.events.put_nowait(END_OF_STREAM)
-            except queue.Full:
-                pass  # dropped is set: the stream ends at its next wake-up
+            client.end()
 
     # --- changes in, events out -------------------------------------------------------------
 
@@ -205,8 +233,7 @@ class BoardHub:
         with self._cond:
             clients = list(self._clients)
         for client in clients:
-            if not client.offer(encoded):
-                log.warning("a board fell %d events behind; its stream is ended so it reconnects", CLIENT_QUEUE_SIZE)
+            client.offer(encoded)
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "counter":
@@ -284,7 +311,7 @@ def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int) -> Iterator[byte
         yield f"retry: {retry_ms}\n".encode() + format_event("snapshot", snapshot(hub.service))
         while not client.dropped:
             try:
-                event = client.events.get(timeout=heartbeat_s)
+                event = client.take(timeout=heartbeat_s)
             except queue.Empty:
                 yield b": heartbeat\n\n"  # keeps proxies open and finds departed boards
                 continue

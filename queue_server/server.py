@@ -141,14 +141,26 @@ def run_http(server: Server, host: str, port: int) -> None:
             hub.close_all()
 
 
+# waitress writes a response into one in-memory buffer per connection and starts a new one only
+# after outbuf_high_watermark bytes (16 MiB by default) have gone into it, sent or not: every open
+# board stream kept up to 16 MiB of events it had already delivered (issue #9: ten boards, up to
+# 160 MB, growing in step through the day). The same setting is how far a slow client may fall
+# behind before the thread writing to it waits; a board stream that waits stops taking its
+# events, and the board hub drops it (display_board/live.py).
+OUTBUF_HIGH_WATERMARK = 256 * 1024
+
+
+def waitress_options(server: Server) -> dict:
+    """How `motcua serve` runs waitress (tests that need the real settings use them too)."""
+    return {
+        "threads": server.config.server.threads,
+        "ident": "motcua",
+        "channel_timeout": 120,
+        "connection_limit": 1000,
+        "max_request_body_size": MAX_IMPORT_BODY + 64 * 1024,  # waitress buffers bodies before Flask sees them
+        "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK,
+    }
+
+
 def _serve(server: Server, host: str, port: int, waitress) -> None:
-    waitress.serve(
-        server.app,
-        host=host,
-        port=port,
-        threads=server.config.server.threads,
-        ident="motcua",
-        channel_timeout=120,
-        connection_limit=1000,
-        max_request_body_size=MAX_IMPORT_BODY + 64 * 1024,  # waitress buffers bodies before Flask sees them
-    )
+    waitress.serve(server.app, host=host, port=port, **waitress_options(server))

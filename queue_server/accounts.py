@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -30,8 +31,25 @@ COMMON_PASSWORDS = frozenset({
     "changeme", "welcome1", "letmein1", "12345678a", "a12345678",
 })
 DEVICE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# Password hashes (werkzeug's scrypt) computed at once: each holds 32 MiB while it runs, so a
+# crowd signing in together at opening time (11 at once took a server from ~100 to 380 MB) waits
+# its turn for a few tens of milliseconds instead of multiplying the server's memory.
+HASHES_AT_ONCE = 2
+_hashing = threading.BoundedSemaphore(HASHES_AT_ONCE)
+
+
+def _hash(password: str) -> str:
+    with _hashing:
+        return generate_password_hash(password)
+
+
+def _matches(password_hash: str, password: str) -> bool:
+    with _hashing:
+        return check_password_hash(password_hash, password)
+
+
 # Checked against when the user does not exist, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+_DUMMY_HASH = _hash("not-a-real-password")
 
 
 def role_at_least(role: str, minimum: str) -> bool:
@@ -56,7 +74,7 @@ def add_user(
     _check_username(username)
     _check_role(role)
     check_password_strength(password, username)
-    password_hash = generate_password_hash(password)  # slow on purpose: not while holding the write lock
+    password_hash = _hash(password)  # slow on purpose: not while holding the write lock
     with store.write():
         if store.get_user(username) is not None:
             raise Conflict("user_exists", f"Đã có tài khoản {username} / User {username} already exists")
@@ -183,7 +201,7 @@ def reset_password(
     generated = _generate_for(username) if password is None else None
     new_password = generated or password
     check_password_strength(new_password, username)
-    password_hash = generate_password_hash(new_password)
+    password_hash = _hash(new_password)
     with store.write():
         user = _existing(store, username)
         store.set_password(username, password_hash)
@@ -215,9 +233,9 @@ def authenticate(store: Store, username: str, password: str) -> dict | None:
     """The user's record when the password is right and the account active, else None."""
     user = store.get_user(username)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        _matches(_DUMMY_HASH, password)
         return None
-    if not check_password_hash(user["password_hash"], password) or user["disabled"]:
+    if not _matches(user["password_hash"], password) or user["disabled"]:
         return None
     return user
 

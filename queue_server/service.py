@@ -15,7 +15,7 @@ from .domain import dossiers as dossier_rules
 from .domain import tickets as ticket_rules
 from .domain.counters import Action, CounterState, apply_action
 from .domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from .domain.figures import calendar_of, period_figures
+from .domain.figures import calendar_of, period_and_days, period_figures
 from .domain.history import rebuild
 from .domain.ratings import Rating, judge_press, when_pressed
 from .domain.tickets import Ticket, TicketStatus
@@ -49,8 +49,8 @@ class _DayRecords:
 
     day: date
     seq: int
-    tickets: dict[str, Ticket]
-    ratings: dict[int, Rating]
+    tickets: dict[str, tuple]  # by ticket id, in the layout of domain.figures.TicketRecord
+    ratings: dict[int, tuple]  # by rating id, in the layout of domain.figures.RatingRecord
     dossiers: dict[str, dossier_rules.Dossier]
     figures: dict | None = None
 
@@ -492,12 +492,14 @@ class QueueService:
 
     def figures(self, first: date, last: date) -> dict:
         _check_range(first, last)
-        return period_figures(
+        figures, _ = period_and_days(
             self.config, first, last,
-            self.store.tickets_between(first, last),
-            self.store.ratings_between(first, last),
+            self.store.ticket_records_between(first, last),
+            self.store.rating_records_between(first, last),
             self.store.dossiers_touching(first, last),
+            with_days=False,
         )
+        return figures
 
     def stats_today(self) -> dict:
         return self.stats_today_marked()[0]
@@ -514,9 +516,9 @@ class QueueService:
             with self._today_lock:
                 records = self._refresh_today(today)
                 if records.figures is None:
-                    records.figures = period_figures(
+                    records.figures, _ = period_and_days(
                         self.config, today, today,
-                        records.tickets.values(), records.ratings.values(), records.dossiers.values(),
+                        records.tickets.values(), records.ratings.values(), records.dossiers.values(), with_days=False,
                     )
                 figures = copy.deepcopy(records.figures)  # callers may change their copy
                 newest_rating_id = max(records.ratings, default=0)
@@ -532,8 +534,8 @@ class QueueService:
         if records is None or records.day != today:
             records = self._today_records = _DayRecords(
                 today, seq,
-                {ticket.id: ticket for ticket in self.store.tickets_between(today, today)},
-                dict(self.store.ratings_with_ids_between(today, today)),
+                dict(self.store.ticket_records_with_ids_between(today, today)),
+                dict(self.store.rating_records_with_ids_between(today, today)),
                 {dossier.code: dossier for dossier in self.store.dossiers_touching(today, today)},
             )
             return records
@@ -547,13 +549,14 @@ class QueueService:
                 rating_ids.add(int(subject))
             elif kind.startswith("dossier_"):
                 codes.add(subject)
-        for ticket in self.store.tickets_by_ids(ticket_ids):
-            if ticket.service_day == today:
-                records.tickets[ticket.id] = ticket
+        # Records are tuples whose first item is their day (TicketRecord, RatingRecord).
+        for ticket_id, ticket in self.store.ticket_records_by_ids(ticket_ids):
+            if ticket[0] == today:
+                records.tickets[ticket_id] = ticket
             else:
-                records.tickets.pop(ticket.id, None)
-        for rating_id, rating in self.store.ratings_by_ids(rating_ids):
-            if rating.day == today:
+                records.tickets.pop(ticket_id, None)
+        for rating_id, rating in self.store.rating_records_by_ids(rating_ids):
+            if rating[0] == today:
                 records.ratings[rating_id] = rating
             else:
                 records.ratings.pop(rating_id, None)
@@ -569,17 +572,14 @@ class QueueService:
         return records
 
     def stats_daily(self, first: date, last: date) -> list[dict]:
+        """Each day's figures, from lean records read once (as the exports read them)."""
         _check_range(first, last)
-        tickets = self.store.tickets_between(first, last)
-        ratings = self.store.ratings_between(first, last)
-        dossiers = self.store.dossiers_touching(first, last)
-        days = []
-        day = first
-        while day <= last:
-            figures = period_figures(self.config, day, day, tickets, ratings, dossiers)
-            figures["day"] = day.isoformat()
-            days.append(figures)
-            day += timedelta(days=1)
+        _, days = period_and_days(
+            self.config, first, last,
+            self.store.ticket_records_between(first, last),
+            self.store.rating_records_between(first, last),
+            self.store.dossiers_touching(first, last),
+        )
         return days
 
     def figures_from_history(self, first: date, last: date) -> dict:

@@ -69,6 +69,28 @@ def _dt(text: str | None) -> datetime | None:
     return from_iso(text) if text else None
 
 
+# What the figures read of a ticket and of a rating, in the order of domain.figures.TicketRecord and
+# RatingRecord (Store.ticket_records_between and friends).
+TICKET_RECORD_SELECT = ("service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, "
+                        "finished_at, counter_id, clerk_id")
+RATING_RECORD_SELECT = "day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code"
+
+
+def _ticket_record(row: tuple, start: int = 0) -> tuple:
+    (service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, finished_at,
+     counter_id, clerk_id) = row[start:start + 11]
+    parse_time = datetime.fromisoformat
+    return (date.fromisoformat(service_day), issued_field_id, field_id, status, priority, parse_time(issued_at),
+            parse_time(called_at) if called_at else None, parse_time(started_at) if started_at else None,
+            parse_time(finished_at) if finished_at else None, counter_id, clerk_id)
+
+
+def _rating_record(row: tuple, start: int = 0) -> tuple:
+    day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code = row[start:start + 9]
+    return (date.fromisoformat(day), bool(counted), level, flag or None, field_id, counter_id, clerk_id, ticket_id,
+            dossier_code)
+
+
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -456,18 +478,22 @@ class Store:
         numbers only is one the garbage collector stops tracking, where an enum member would keep
         320,000 tuples in every full collection."""
         cursor = self.db.conn.execute(
-            "SELECT service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, "
-            "finished_at, counter_id, clerk_id FROM tickets WHERE service_day BETWEEN ? AND ?",
+            f"SELECT {TICKET_RECORD_SELECT} FROM tickets WHERE service_day BETWEEN ? AND ?",
             [first.isoformat(), last.isoformat()],
         )
-        parse_day, parse_time = date.fromisoformat, datetime.fromisoformat
-        return [
-            (parse_day(service_day), issued_field_id, field_id, status, priority, parse_time(issued_at),
-             parse_time(called_at) if called_at else None, parse_time(started_at) if started_at else None,
-             parse_time(finished_at) if finished_at else None, counter_id, clerk_id)
-            for (service_day, issued_field_id, field_id, status, priority, issued_at, called_at, started_at, finished_at,
-                 counter_id, clerk_id) in cursor
-        ]
+        return [_ticket_record(row) for row in cursor]
+
+    def ticket_records_with_ids_between(self, first: date, last: date) -> list[tuple[str, tuple]]:
+        """(id, TicketRecord-shaped tuple) of every ticket of the period: today's figures keep these."""
+        cursor = self.db.conn.execute(
+            f"SELECT id, {TICKET_RECORD_SELECT} FROM tickets WHERE service_day BETWEEN ? AND ?",
+            [first.isoformat(), last.isoformat()],
+        )
+        return [(row[0], _ticket_record(row, 1)) for row in cursor]
+
+    def ticket_records_by_ids(self, ticket_ids: Iterable[str]) -> list[tuple[str, tuple]]:
+        """(id, TicketRecord-shaped tuple) of the named tickets that exist."""
+        return self._records_by_ids("tickets", TICKET_RECORD_SELECT, _ticket_record, ticket_ids)
 
     def tickets_by_ids(self, ticket_ids: Iterable[str]) -> list[Ticket]:
         found: list[Ticket] = []
@@ -574,15 +600,32 @@ class Store:
         """What the figures read of every rating of the period, as plain tuples in the layout of
         domain.figures.RatingRecord (no Rating, dict or JSON decoding per row)."""
         cursor = self.db.conn.execute(
-            "SELECT day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code "
-            "FROM ratings WHERE day BETWEEN ? AND ?",
+            f"SELECT {RATING_RECORD_SELECT} FROM ratings WHERE day BETWEEN ? AND ?",
             [first.isoformat(), last.isoformat()],
         )
-        parse_day = date.fromisoformat
-        return [
-            (parse_day(day), bool(counted), level, flag or None, field_id, counter_id, clerk_id, ticket_id, dossier_code)
-            for day, counted, level, flag, field_id, counter_id, clerk_id, ticket_id, dossier_code in cursor
-        ]
+        return [_rating_record(row) for row in cursor]
+
+    def rating_records_with_ids_between(self, first: date, last: date) -> list[tuple[int, tuple]]:
+        """(id, RatingRecord-shaped tuple) of every rating of the period."""
+        cursor = self.db.conn.execute(
+            f"SELECT id, {RATING_RECORD_SELECT} FROM ratings WHERE day BETWEEN ? AND ?",
+            [first.isoformat(), last.isoformat()],
+        )
+        return [(row[0], _rating_record(row, 1)) for row in cursor]
+
+    def rating_records_by_ids(self, rating_ids: Iterable[int]) -> list[tuple[int, tuple]]:
+        """(id, RatingRecord-shaped tuple) of the named ratings that exist."""
+        return self._records_by_ids("ratings", RATING_RECORD_SELECT, _rating_record, rating_ids)
+
+    def _records_by_ids(self, table: str, columns: str, record: Callable[[tuple, int], tuple],
+                        ids: Iterable[str | int]) -> list[tuple]:
+        found: list[tuple] = []
+        for chunk in _chunks(list(ids)):
+            cursor = self.db.conn.execute(
+                f"SELECT id, {columns} FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found += [(row[0], record(row, 1)) for row in cursor]
+        return found
 
     def newest_rating_id(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM ratings").fetchone()[0]

@@ -58,3 +58,49 @@ def test_add_user_records_the_change_on_the_local_day_without_secrets(tmp_path):
         assert "correct horse" not in str(entry) and "scrypt" not in str(entry)
     finally:
         store.close()
+
+
+def test_a_crowd_signing_in_at_once_hashes_two_at_a_time_and_everyone_gets_in(tmp_path, monkeypatch):
+    """Each scrypt check holds 32 MiB while it runs: twelve clerks signing in together at opening
+    time are checked at most HASHES_AT_ONCE at a time (the real hash, wrapped only to count), and
+    every right password still lets its clerk in, every wrong one does not."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from werkzeug.security import check_password_hash
+
+    from queue_server.store import Store
+
+    store = Store(tmp_path / "motcua.sqlite3")
+    at = datetime(2026, 11, 23, 0, 30, tzinfo=timezone.utc)
+    try:
+        for n in range(12):
+            accounts.add_user(store, f"can-bo-{n:02d}", "clerk", f"mật khẩu số {n:02d}", at)
+        running, most = 0, 0
+        lock = threading.Lock()
+
+        def counted_check(password_hash: str, password: str) -> bool:
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                return check_password_hash(password_hash, password)
+            finally:
+                with lock:
+                    running -= 1
+
+        monkeypatch.setattr(accounts, "check_password_hash", counted_check)
+        start = threading.Barrier(24)
+
+        def sign_in(attempt: int):
+            n, right = attempt % 12, attempt < 12
+            start.wait()
+            return accounts.authenticate(store, f"can-bo-{n:02d}", f"mật khẩu số {n:02d}" if right else "sai mật khẩu rồi")
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            users = list(pool.map(sign_in, range(24)))
+        assert [user["username"] if user else None for user in users] == [f"can-bo-{n:02d}" for n in range(12)] + [None] * 12
+        assert most == accounts.HASHES_AT_ONCE
+    finally:
+        store.close()

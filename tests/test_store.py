@@ -107,3 +107,36 @@ def test_people_ahead_in_sql_equals_the_domain_rule(service, clock):
     assert len(waiting) == 7
     assert [service.store.count_ahead(ticket) for ticket in waiting] == [people_ahead(ticket, waiting) for ticket in waiting]
     assert sorted(people_ahead(ticket, waiting) for ticket in waiting if ticket.field_id == "dat-dai") == list(range(5))
+
+
+def test_lean_records_by_id_are_the_figures_view_of_the_same_rows(service, clock):
+    """Today's figures keep tickets and ratings as TicketRecord / RatingRecord tuples read by id:
+    each equals the record made from the full Ticket / Rating, unknown ids are left out, and more
+    ids than one `IN (…)` may hold are read in chunks."""
+    from queue_server.domain.counters import Action
+    from queue_server.domain.figures import rating_record, ticket_record
+
+    for n in range(6):
+        service.issue_ticket("dat-dai" if n % 2 else "ho-tich", "elderly" if n == 3 else None)
+        clock.advance(seconds=20)
+    service.counter_action("quay-1", Action.NEXT, clerk_id="an")
+    clock.advance(seconds=60)
+    service.counter_action("quay-1", Action.FINISH)
+    finished = service.store.tickets_between(service.today(), service.today())
+    rated = next(t for t in finished if t.status.value == "finished")
+    service.record_rating("quay-1", "satisfied", ticket_id=rated.id, msg_id="m-1")
+    service.record_rating("quay-1", "unsatisfied", ticket_id=rated.id, msg_id="m-2")  # flagged: rated already
+    store = service.store
+    tickets = store.tickets_between(service.today(), service.today())
+    ratings = store.ratings_with_ids_between(service.today(), service.today())
+    assert len(tickets) == 6 and len(ratings) == 2
+
+    by_id = dict(store.ticket_records_by_ids([t.id for t in tickets] + ["no-such-ticket"] * 600))
+    assert by_id == {t.id: tuple(ticket_record(t)) for t in tickets}
+    assert dict(store.ticket_records_with_ids_between(service.today(), service.today())) == by_id
+    assert store.ticket_records_between(service.today(), service.today()) == [by_id[t.id] for t in tickets]
+
+    ratings_by_id = dict(store.rating_records_by_ids([rating_id for rating_id, _ in ratings] + list(range(1000, 1600))))
+    assert ratings_by_id == {rating_id: tuple(rating_record(rating)) for rating_id, rating in ratings}
+    assert dict(store.rating_records_with_ids_between(service.today(), service.today())) == ratings_by_id
+    assert [r[1:4] for r in ratings_by_id.values()] == [(True, "satisfied", None), (False, "unsatisfied", "already_rated")]

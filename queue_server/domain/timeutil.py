@@ -51,8 +51,11 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
 
 def to_utc_iso(at: datetime) -> str:
     """How instants are stored: UTC, ISO-8601, fixed width to the microsecond, so they sort."""
-    # isoformat, not strftime: the same text at a fraction of the cost (several per message).
-    return require_aware(at).astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat, not strftime: the same text at a fraction of the cost (several per message);
+    # the server's own times are UTC already and need no conversion.
+    if at.tzinfo is not timezone.utc:
+        at = require_aware(at).astimezone(timezone.utc)
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_iso(text: str) -> datetime:

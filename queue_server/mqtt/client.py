@@ -29,6 +29,10 @@ _PUBACK_PACKET = struct.Struct("!BBH")
 MQTTv5 = MQTTProtocolVersion.MQTTv5
 MQTTv311 = MQTTProtocolVersion.MQTTv311
 DEFAULT_SESSION_EXPIRY_S = 7 * 24 * 3600  # a kiosk or the server may be off over a long holiday
+# QoS 1 messages a broker may have sent us unacknowledged (MQTT 5 Receive Maximum; the default is
+# 65,535): what the server holds received but not yet applied is bounded by this, whatever the
+# broker's own limit (motcua's Mosquitto has max_inflight_messages 1000 too).
+RECEIVE_MAXIMUM = 1000
 
 
 class MqttConnectError(Exception):
@@ -118,6 +122,51 @@ class MqttClient(mqtt.Client):
             return ReadBufferedSocket(sock)
         return sock  # TLS (buffers itself) and websockets: as paho made them
 
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        """An inbound QoS 0/1 PUBLISH without MQTT 5 properties (every message motcua sends)
+        decoded directly; anything else by paho.
+
+        paho builds and clears a `Properties` object for every MQTT 5 PUBLISH even when its
+        property block is the single byte 0: about a third of the server's per-message time in
+        paho. Here such a message gets `properties = None` (as under MQTT 3.1.1); the topic,
+        payload, mid, QoS, retain and dup flags, timestamp, on_message dispatch and automatic
+        PUBACK are paho's. QoS 2, properties present, or anything odd (a short or malformed
+        packet): paho's own decoding, errors and all.
+        """
+        command = self._in_packet["command"]
+        packet = self._in_packet["packet"]
+        qos = (command & 0x06) >> 1
+        try:
+            if qos == 2:
+                raise ValueError("QoS 2: paho's path")
+            length = (packet[0] << 8) | packet[1]
+            position = 2 + length
+            topic = bytes(packet[2:position])
+            if len(topic) != length or (not length and self._protocol != MQTTv5):
+                raise ValueError("short or empty topic: paho reports it")
+            mid = 0
+            if qos:
+                mid = (packet[position] << 8) | packet[position + 1]
+                position += 2
+            if self._protocol == MQTTv5:
+                if packet[position] != 0:
+                    raise ValueError("properties: paho decodes them")
+                position += 1
+            payload = bytes(packet[position:])
+        except (IndexError, ValueError):
+            return super()._handle_publish()
+        message = mqtt.MQTTMessage(mid=mid, topic=topic)
+        message.dup = bool(command & 0x08)
+        message.qos = qos
+        message.retain = bool(command & 0x01)
+        message.properties = None
+        message.payload = payload
+        message.timestamp = mqtt.time_func()
+        self._handle_on_message(message)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
     def ack_many(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 messages received with manual acks, in one write to the broker.
 
@@ -141,6 +190,7 @@ class MqttClient(mqtt.Client):
         properties = Properties(PacketTypes.CONNECT)
         # A clean start with expiry 0 ends the session at disconnect; a persistent one outlives it.
         properties.SessionExpiryInterval = 0 if self.clean_start else self.session_expiry_s
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
         return {"clean_start": self.clean_start, "properties": properties}
 
 

@@ -133,7 +133,7 @@ class ServerLink:
         self._worker: threading.Thread | None = None
         self._unsubscribe_service: Callable[[], None] | None = None
         self.client.manual_ack_set(True)
-        self._inbox: queue.Queue[_Inbound] = queue.Queue()
+        self._inbox: queue.SimpleQueue[_Inbound] = queue.SimpleQueue()  # put and get in C: one of each per message
         self._generation = 0
         self._ingest_stop = threading.Event()
         self._ingest_thread: threading.Thread | None = None

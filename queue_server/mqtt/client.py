@@ -18,6 +18,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -87,6 +88,26 @@ class ReadBufferedSocket:
         self._position = min(start + bufsize, len(self._data))
         return self._data[start:self._position]
 
+    def whole_packet(self) -> tuple[int, bytes] | None:
+        """(first byte, the rest) of the next MQTT packet when all of it is buffered, taken from
+        the buffer; None (nothing taken) when it is not, or its length is not a valid one."""
+        data, start = self._data, self._position
+        end = len(data)
+        length, multiplier, position = 0, 1, start + 1
+        while True:
+            if position >= end or position - start > 4:
+                return None
+            byte = data[position]
+            position += 1
+            length += (byte & 0x7F) * multiplier
+            if not byte & 0x80:
+                break
+            multiplier *= 128
+        if position + length > end:
+            return None
+        self._position = position + length
+        return data[start], data[position:self._position]
+
     def __getattr__(self, name: str) -> Any:  # send, fileno, setblocking, close, …
         return getattr(self._socket, name)
 
@@ -121,6 +142,54 @@ class MqttClient(mqtt.Client):
         if isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket):
             return ReadBufferedSocket(sock)
         return sock  # TLS (buffers itself) and websockets: as paho made them
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        self._filtered_callbacks = True
+        super().message_callback_add(sub, callback)
+
+    _filtered_callbacks = False
+
+    def _packet_read(self) -> mqtt.MQTTErrorCode:
+        """A packet already whole in the read buffer is taken in one piece; anything else (a
+        packet arriving in parts, TLS, websockets) is read by paho, a byte at a time for its
+        header. Handling and the state left behind are paho's."""
+        sock = self._sock
+        if self._in_packet["command"] == 0 and isinstance(sock, ReadBufferedSocket):
+            whole = sock.whole_packet()
+            if whole is not None:
+                command, body = whole
+                self._in_packet.update(command=command, have_remaining=1, remaining_length=len(body),
+                                       packet=body, to_process=0, pos=0)
+                try:
+                    rc = self._packet_handle()
+                except MalformedPacket as exc:
+                    self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
+                    rc = mqtt.MQTTErrorCode.MQTT_ERR_PROTOCOL
+                self._in_packet = {
+                    "command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                    "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0,
+                }
+                with self._msgtime_mutex:
+                    self._last_bytes_received = mqtt.time_func()
+                return rc
+        return super()._packet_read()
+
+    def _handle_on_message(self, message: mqtt.MQTTMessage) -> None:
+        """paho's dispatch, without walking the topic-filter tree for every message when no
+        per-filter callback was ever added (motcua adds none)."""
+        if self._filtered_callbacks:
+            super()._handle_on_message(message)
+            return
+        on_message = self.on_message
+        if on_message is None:
+            return
+        with self._in_callback_mutex:
+            try:
+                on_message(self, self._userdata, message)
+            except Exception as err:
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
 
     def _handle_publish(self) -> mqtt.MQTTErrorCode:
         """An inbound QoS 0/1 PUBLISH without MQTT 5 properties (every message motcua sends)

@@ -316,3 +316,80 @@ def test_a_broker_sends_at_most_receive_maximum_unacknowledged_messages(tmp_path
         disconnect_and_stop(subscriber)
     finally:
         broker.stop()
+
+
+# --- whole packets taken from the read buffer in one piece -------------------------------------------
+
+
+def test_a_whole_buffered_packet_is_taken_in_one_piece(socket_pair) -> None:
+    writer, reader = socket_pair
+    buffered = ReadBufferedSocket(reader)
+    big = _publish_packet(b"t", b"x" * 300, qos=0)  # a two-byte remaining length
+    writer.sendall(b"\xd0\x00" + big + b"\x30\x05\x00")  # PINGRESP, a PUBLISH, the start of another
+    assert buffered.whole_packet() is None  # nothing read yet: paho's own read fills the buffer
+    assert buffered.recv(1) == b"\xd0"
+    assert buffered.recv(1) == b"\x00"
+    assert buffered.whole_packet() == (0x30, big[3:])
+    assert buffered.whole_packet() is None  # the rest of the last one has not arrived
+    assert buffered.pending() == 3  # and nothing of it was taken
+    writer.sendall(b"\x01a\x00\x00")
+    assert buffered.recv(3) == b"\x30\x05\x00"
+    assert buffered.recv(10) == b"\x01a\x00\x00"
+
+
+def test_a_length_of_five_bytes_is_left_to_paho(socket_pair) -> None:
+    writer, reader = socket_pair
+    buffered = ReadBufferedSocket(reader)
+    writer.sendall(b"\x30\xff\xff\xff\xff\x01" + b"x" * 10)
+    assert buffered.recv(1) == b"\x30"
+    buffered._position = 0  # as if paho had not read yet
+    assert buffered.whole_packet() is None
+    assert buffered.pending() == 16
+
+
+def test_packets_arriving_in_pieces_are_all_delivered_in_order() -> None:
+    """Byte by byte, in odd-sized pieces and all at once: the same messages, in order."""
+    packets = [_publish_packet(f"t/{n}".encode(), ("tin nhắn " * n).encode(), qos=1, mid=n + 1) for n in range(40)]
+    stream = b"".join(packets)
+    expected = [(f"t/{n}", ("tin nhắn " * n).encode()) for n in range(40)]
+    for piece in (1, 7, 300, len(stream)):
+        client = MqttClient("pieces-test")
+        client.manual_ack_set(True)
+        got: list = []
+        client.on_message = lambda c, u, m: got.append((m.topic, m.payload))
+        feeder, mine = socket.socketpair()
+        try:
+            mine.setblocking(False)
+            client._sock = ReadBufferedSocket(mine)
+            client._state = mqtt._ConnectionState.MQTT_CS_CONNECTED
+            for start in range(0, len(stream), piece):
+                feeder.sendall(stream[start:start + piece])
+                while client.loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS and client._sock.pending():
+                    pass
+            for _ in range(100):  # anything still buffered
+                client.loop_read()
+            assert got == expected, f"pieces of {piece} bytes"
+        finally:
+            feeder.close()
+            mine.close()
+
+
+def test_per_filter_callbacks_still_get_their_messages() -> None:
+    client = MqttClient("filters-test")
+    client.manual_ack_set(True)
+    general: list[str] = []
+    ratings: list[str] = []
+    client.on_message = lambda c, u, m: general.append(m.topic)
+    client.message_callback_add("site/+/rating", lambda c, u, m: ratings.append(m.topic))
+    feeder, mine = socket.socketpair()
+    try:
+        mine.setblocking(False)
+        client._sock = ReadBufferedSocket(mine)
+        client._state = mqtt._ConnectionState.MQTT_CS_CONNECTED
+        feeder.sendall(_publish_packet(b"site/kiosk-1/rating", b"1", qos=0) + _publish_packet(b"site/state", b"2", qos=0))
+        client.loop_read()
+        client.loop_read()
+    finally:
+        feeder.close()
+        mine.close()
+    assert ratings == ["site/kiosk-1/rating"] and general == ["site/state"]

@@ -569,7 +569,7 @@ class Store:
                 rating.msg_id, rating.device_id, rating.counter_id, rating.level, _iso(rating.received_at),
                 rating.day.isoformat(), int(rating.counted), str(rating.flag) if rating.flag else None,
                 rating.ticket_id, rating.clerk_id, rating.dossier_code, rating.field_id,
-                json.dumps(list(rating.reasons), ensure_ascii=False), _iso(rating.device_at),
+                _JSON_ENCODER.encode(list(rating.reasons)) if rating.reasons else "[]", _iso(rating.device_at),
                 _iso(rating.pressed_at or rating.received_at),
             ],
         )
@@ -971,11 +971,14 @@ def _field_names(record_type: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(record_type))
 
 
+# Made once: json.dumps with options builds an encoder on every call (several per message).
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+
+
 def _details_json(details: object) -> str:
-    return json.dumps(dict(details), ensure_ascii=False, default=_json_default)  # type: ignore[call-overload]
+    return _JSON_ENCODER.encode(dict(details))  # type: ignore[call-overload]
 
 
 def snapshot_json(record: object) -> str:
     """A domain record as the history keeps it: its fields as JSON, dates in ISO-8601."""
-    data = {name: getattr(record, name) for name in _field_names(type(record))}
-    return json.dumps(data, ensure_ascii=False, default=_json_default)
+    return _JSON_ENCODER.encode({name: getattr(record, name) for name in _field_names(type(record))})

@@ -3,12 +3,21 @@
 The server runs as it does in production, `python -m queue_server.cli serve --config site.toml`,
 in a child process, against a Mosquitto started here ([mqtt] mode = "external"); the site is
 the sample site (queue_server/sample_site.toml) open around the clock without daily caps or
-holidays, with C counters and one clerk per counter. Around it, in this one process (threads;
-the machine has 2 cores and the server needs them more than the clients do):
+holidays, with C counters and one clerk per counter. Around it, threads of this process (the
+machine has 2 cores and the server needs them more than the clients do), except the kiosks:
+they are threads of --kiosk-processes worker processes (default 2; 0 keeps them here). Every
+kiosk hears every queue's state, about 100 messages per ticket for 50 kiosks, and acking them
+in one process with everything else made this process the day's bottleneck; the kiosk
+processes send their results back here once the arrivals are done:
 
-  - K ticket kiosks: one paho connection each, subscribed as the real kiosk is (its responses,
-    state/#, calls, server status), publishing `request/ticket` at QoS 1 and waiting for the
-    matching `response/ticket`. The day's arrivals follow the simulator's hourly profile
+  - K ticket kiosks: one paho connection each, subscribed as the real kiosk is
+    (contract.ticket_kiosk_subscriptions: its responses, state/config, state/queue/+, server
+    status; not state/today, the counters or the calls), publishing `request/ticket` at QoS 1
+    with the real kiosk's MQTT 5 message expiry (kiosk.ticket.controller.request_properties)
+    and waiting 30 s for the matching `response/ticket`. The request expires at the broker
+    when the kiosk gives up, so a request still queued there is never issued later; an answer
+    that comes after the kiosk gave up (the server had it already) is counted in
+    `kiosk_answers_after_giving_up`. The day's arrivals follow the simulator's hourly profile
     (queue_server.simulator.ARRIVALS_BY_HOUR: a morning peak, a smaller one after lunch) over
     7:00–17:00 squeezed into --day-s seconds; citizens take the next kiosk in turn, a kiosk
     serves one at a time. Fields by the simulator's weights, 10 % priority tickets.
@@ -39,7 +48,8 @@ Measured:
     it). Also reported: press → the board's `counter` event for that counter (the tile leaves
     "rating"), which shows how much of the press → board time is the boards' figures' pace;
   - the server process's CPU seconds (utime + stime, /proc/PID/stat) and peak resident memory
-    (VmHWM, /proc/PID/status), Mosquitto's and this process's CPU, sampled RSS over time.
+    (VmHWM, /proc/PID/status), Mosquitto's CPU, this process's and each kiosk process's CPU
+    (and their sum, `clients_all_processes`), sampled RSS over time.
 
 Checked at the end: the server stopped, the SQLite file is opened and every figure of the
 period from GET /api/v1/stats/daily (per day) and from QueueService.figures equals the one
@@ -53,6 +63,7 @@ Prints one JSON object; exit status 1 when a check failed (targets are reported,
     .venv/bin/python bench/full_day.py                       # the long form: 20,000 tickets, ~9 minutes
     .venv/bin/python bench/full_day.py --tickets 3000 --day-s 90   # the same crowd, a shorter day
     .venv/bin/python bench/full_day.py --short                # CI scale (tests/load/test_full_day_short.py)
+    .venv/bin/python bench/full_day.py --kiosk-processes 0    # every client in this one process, as before
 
 Targets: press → board p99 <= 100 ms under this load; server peak memory <= 150 MB.
 """
@@ -63,6 +74,7 @@ import bisect
 import http.client
 import json
 import math
+import multiprocessing
 import os
 import queue
 import random
@@ -89,6 +101,7 @@ if str(ROOT) not in sys.path:  # run as a script: import the project from the wo
 from bench.mqtt_bench import RunningServer, machine_info, toml_text  # noqa: E402
 from kiosk.rating.controller import RatingTerminal  # noqa: E402
 from kiosk.rating.settings import load_rating_settings  # noqa: E402
+from kiosk.ticket.controller import request_properties  # noqa: E402
 from queue_server.accounts import add_user  # noqa: E402
 from queue_server.config import Config, parse_config  # noqa: E402
 from queue_server.mqtt import contract  # noqa: E402
@@ -136,6 +149,10 @@ class Scale:
     boards: int = 10
     day_s: float = 480.0  # 7:00–17:00 in 8 minutes: one real minute is 1.2 seconds here
     seed: int = 9
+    # Worker processes the kiosks are spread over (0: threads of this process, like the rest).
+    # Every kiosk hears every queue's state, 50 kiosks ~100 messages a ticket: in one process
+    # with everything else, their acks alone made the clients the day's bottleneck.
+    kiosk_processes: int = 2
 
     def budget_s(self) -> float:
         """The whole run gives up (and says so) past this: a server far too slow must not hang CI.
@@ -285,17 +302,21 @@ class Run:
 
 
 class Kiosk:
-    """A ticket kiosk's MQTT side: one connection, subscribed as the real kiosk is."""
+    """A ticket kiosk's MQTT side: one connection, subscribed as the real kiosk is
+    (contract.ticket_kiosk_subscriptions); its requests expire at the broker when it gives up,
+    as the real kiosk's do (kiosk.ticket.controller.request_properties)."""
 
-    def __init__(self, server: RunningServer, device: str) -> None:
-        site = server.site
+    def __init__(self, site: str, host: str, port: int, device: str, issued=None) -> None:
         self.device = device
+        self.issued = issued  # a counter shared with the main process (progress lines), or None
         self.request_topic = contract.topic_ticket_request(site, device)
         self.response_topic = contract.topic_ticket_response(site, device)
         self.status_topic = contract.topic_device_status(site, device)
         self._answers: dict[str, tuple[float, dict]] = {}
         self._changed = threading.Condition()
-        self.other_messages = 0  # state/# and calls: what a kiosk hears all day
+        self.other_messages = 0  # config, queues, server status: what a kiosk hears besides its answers
+        self.late_answers = 0  # answers to requests it had given up: tickets nobody holds
+        self._given_up: set[str] = set()
         self.latencies: list[float] = []
         self.ticket_ids: list[str] = []
         self.errors: dict[str, int] = {}
@@ -304,8 +325,8 @@ class Kiosk:
         self.lags: list[float] = []
         self.client = make_client(f"motcua-{device}", will=(self.status_topic, contract.Status.OFFLINE.value, True))
         self.client.on_message = self._on_message
-        connect_and_wait(self.client, server.broker.host, server.broker.port, timeout=WAIT_S)
-        subscribe_and_wait(self.client, contract.device_subscriptions(site, device), timeout=WAIT_S)
+        connect_and_wait(self.client, host, port, timeout=WAIT_S)
+        subscribe_and_wait(self.client, contract.ticket_kiosk_subscriptions(site, device), timeout=WAIT_S)
         self.client.publish(self.status_topic, contract.Status.ONLINE.value, qos=1, retain=True)
 
     def _on_message(self, client, userdata, message) -> None:
@@ -319,6 +340,9 @@ class Kiosk:
         except (ValueError, KeyError, TypeError):
             return
         with self._changed:
+            if transaction in self._given_up:
+                self.late_answers += 1
+                return
             self._answers.setdefault(transaction, (arrived, answer))
             self._changed.notify_all()
 
@@ -330,18 +354,24 @@ class Kiosk:
         payload = json.dumps(body).encode()
         self.requests += 1
         started = time.perf_counter()
-        self.client.publish(self.request_topic, payload, qos=1)
+        # Given up after WAIT_S, when the broker also drops the request if it has not reached the
+        # server by then (its MQTT 5 message expiry): a request given up is not issued later.
+        self.client.publish(self.request_topic, payload, qos=1, properties=request_properties(WAIT_S))
         deadline = started + WAIT_S
         with self._changed:
             # In slices, so that a run given up (abort) does not wait out every kiosk's answer.
             while not self._changed.wait_for(lambda: transaction in self._answers, 0.5):
                 if abort.is_set() or time.perf_counter() > deadline:
                     self.timeouts += 1
+                    self._given_up.add(transaction)
                     return
             arrived, answer = self._answers.pop(transaction)
         if answer.get("status") == "ok":
             self.latencies.append(arrived - started)
             self.ticket_ids.append(answer["data"]["ticket_id"])
+            if self.issued is not None:
+                with self.issued.get_lock():
+                    self.issued.value += 1
         else:
             code = (answer.get("error") or {}).get("code", "?")
             self.errors[code] = self.errors.get(code, 0) + 1
@@ -354,8 +384,143 @@ class Kiosk:
             self.lags.append(max(0.0, time.perf_counter() - run.started - at))
             self.request(sequence, field_id, priority, run.abort)
 
+    def result(self) -> KioskResult:
+        return KioskResult(self.device, self.requests, self.ticket_ids, self.latencies, self.lags, self.errors,
+                           self.timeouts, self.other_messages, self.late_answers)
+
     def close(self) -> None:
         disconnect_and_stop(self.client)
+
+
+@dataclass
+class KioskResult:
+    """What a kiosk did over the day, as `analyse` reads it (sent back from a kiosk process)."""
+
+    device: str
+    requests: int
+    ticket_ids: list[str]
+    latencies: list[float]
+    lags: list[float]
+    errors: dict[str, int]
+    timeouts: int
+    other_messages: int
+    late_answers: int
+
+
+def kiosk_process(connection, abort, issued, scale: dict, site: str, host: str, port: int,
+                  devices: list[str]) -> None:
+    """A worker process running some of the kiosks (threads), driven over `connection`:
+    → ("ready",) once they are connected; ← ("start", started, deadline, schedules) with the
+    day's start (time.perf_counter is the machine's monotonic clock, the same in every process)
+    and each kiosk's citizens; → ("done", results, errors) when they are served; ← ("close",).
+    `abort` is the run's abort event, shared with the main process; → ("failed", text) on an error."""
+    kiosks: list[Kiosk] = []
+    try:
+        run = Run(Scale(**scale))
+        run.abort = abort
+        kiosks += [Kiosk(site, host, port, device, issued) for device in devices]
+        connection.send(("ready",))
+        message = connection.recv()
+        if message[0] != "start":
+            return
+        _, run.started, run.deadline, schedules = message
+        threads = []
+        for kiosk, citizens in zip(kiosks, schedules):
+            thread = threading.Thread(target=_guarded, args=(run, kiosk.device, kiosk.work, run, citizens),
+                                      name=kiosk.device, daemon=True)
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        connection.send(("done", [asdict(kiosk.result()) for kiosk in kiosks], run.errors))
+        connection.recv()  # ("close",): the kiosks stay connected until the day is analysed, as in-process ones do
+    except (EOFError, OSError):
+        pass  # the main process went away: nothing to report to
+    except Exception as exc:
+        abort.set()
+        try:
+            connection.send(("failed", f"{exc!r}"[:300]))
+        except OSError:
+            pass
+    finally:
+        for kiosk in kiosks:
+            kiosk.close()
+
+
+def _guarded(run: Run, name: str, target, *args) -> None:
+    try:
+        target(*args)
+    except Exception as exc:  # reported in the result; the day stops rather than hangs
+        run.error(f"{name}: {exc!r}"[:300])
+        run.abort.set()
+
+
+class KioskProcesses:
+    """The kiosks spread over worker processes (kiosk_process), seen from the main process."""
+
+    def __init__(self, count: int, scale: Scale, site: str, host: str, port: int, devices: list[str]) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads
+        self.abort = context.Event()
+        self.issued = context.Value("l", 0)
+        self.devices = devices
+        self.groups = [devices[i::count] for i in range(count)]  # kiosk i in process i % count
+        self.connections = []
+        self.processes = []
+        for n, group in enumerate(self.groups, start=1):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=kiosk_process, name=f"kiosks-{n}", daemon=True,
+                                      args=(theirs, self.abort, self.issued, asdict(scale), site, host, port, group))
+            process.start()
+            theirs.close()
+            self.connections.append(mine)
+            self.processes.append(process)
+        self.results: list[list[KioskResult]] = [[] for _ in range(count)]
+        self.errors: list[str] = []
+
+    def _receive(self, n: int, timeout: float | None) -> tuple:
+        if not self.connections[n].poll(timeout):
+            raise RuntimeError(f"kiosk process {n + 1} did not answer within {timeout} s")
+        message = self.connections[n].recv()
+        if message[0] == "failed":
+            raise RuntimeError(f"kiosk process {n + 1}: {message[1]}")
+        return message
+
+    def wait_ready(self) -> None:
+        for n in range(len(self.processes)):
+            self._receive(n, 60 + WAIT_S)  # a spawned interpreter imports the project first
+
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    def start(self, started: float, deadline: float, schedule: list[list[tuple[float, str, str | None]]]) -> None:
+        """`schedule` in device order, as the in-process kiosks get it."""
+        for n, connection in enumerate(self.connections):
+            connection.send(("start", started, deadline, schedule[n::len(self.connections)]))
+
+    def wait_done(self, n: int) -> None:
+        """One process's kiosks served every citizen (or gave up): their results (a thread's body)."""
+        message = self._receive(n, None)
+        self.results[n] = [KioskResult(**result) for result in message[1]]
+        self.errors += message[2]
+
+    def kiosk_results(self) -> list[KioskResult]:
+        """In device order."""
+        by_device = {result.device: result for results in self.results for result in results}
+        return [by_device[device] for device in self.devices if device in by_device]
+
+    def close(self) -> None:
+        for connection in self.connections:
+            try:
+                connection.send(("close",))
+            except OSError:
+                pass
+        for process in self.processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
 
 
 class Handover:
@@ -835,7 +1000,7 @@ def run(scale: Scale, *, log=None) -> dict[str, Any]:
         return {"benchmark": "full_day", "error": "mosquitto is not installed", "checks": {"all_passed": False}}
     rng = random.Random(scale.seed)
     server = RunningServer("full-day")
-    kiosks: list[Kiosk] = []
+    kiosks: list[Kiosk | KioskResult] = []
     terminals: list[Terminal] = []
     clerks: list[Clerk] = []
     boards: list[Board] = []
@@ -858,11 +1023,14 @@ def run(scale: Scale, *, log=None) -> dict[str, Any]:
 
 
 def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: Run, report: dict,
-            kiosks: list[Kiosk], terminals: list[Terminal], clerks: list[Clerk], boards: list[Board],
+            kiosks: list[Kiosk | KioskResult], terminals: list[Terminal], clerks: list[Clerk], boards: list[Board],
             threads: dict[str, list[threading.Thread]], say) -> None:
     """Start everything, run the day, collect what the server says at the end; always stops the
-    clients and the server (the lists are filled in place so the caller can analyse them)."""
+    clients and the server (the lists are filled in place so the caller can analyse them; with
+    kiosk processes, `kiosks` gets their results once they are done)."""
     monitor: Monitor | None = None
+    kiosk_processes: KioskProcesses | None = None
+    local_kiosks: list[Kiosk] = []
     try:
         config = configure_site(server, scale)
         create_accounts(server, config)
@@ -875,6 +1043,12 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         cycle_s = scale.counters * scale.day_s / scale.tickets / CAPACITY_FACTOR
         mean_service_s = SERVICE_SHARE * cycle_s
         say(f"server up (pid {server_pid}); {scale.counters} counters, {cycle_s:.3f} s per citizen at a counter")
+        kiosk_devices = [f"kiosk-{n:02d}" for n in range(1, scale.kiosks + 1)]
+        if scale.kiosk_processes > 0 and kiosk_devices:
+            # Started first: the abort event is theirs, and their interpreters start meanwhile.
+            kiosk_processes = KioskProcesses(min(scale.kiosk_processes, scale.kiosks), scale, server.site,
+                                             server.broker.host, server.broker.port, kiosk_devices)
+            run_state.abort = kiosk_processes.abort
 
         boards += [Board("127.0.0.1", config.server.port, f"board-{n:02d}") for n in range(1, scale.boards + 1)]
         for board in boards:
@@ -889,11 +1063,18 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
                                cycle_s) for counter in counters]
         for terminal in terminals:
             terminal.wait_ready()
-        kiosks += [Kiosk(server, f"kiosk-{n:02d}") for n in range(1, scale.kiosks + 1)]
+        if kiosk_processes is not None:
+            kiosk_processes.wait_ready()
+        else:
+            local_kiosks += [Kiosk(server.site, server.broker.host, server.broker.port, device)
+                             for device in kiosk_devices]
+            kiosks += local_kiosks
         clerks += [Clerk(base_url, config.clerks[i].id, counter, handovers[counter], random.Random(rng.random()),
                         mean_service_s) for i, counter in enumerate(counters)]
         schedule = arrivals(scale, config, rng)
-        say(f"{len(boards)} boards, {len(terminals)} terminals, {len(kiosks)} kiosks, {len(clerks)} clerks connected")
+        where = f" in {len(kiosk_processes.processes)} processes" if kiosk_processes else ""
+        say(f"{len(boards)} boards, {len(terminals)} terminals, {len(kiosk_devices)} kiosks{where}, "
+            f"{len(clerks)} clerks connected")
 
         first_day = server_day(config)
         monitor = Monitor(server_pid)
@@ -901,6 +1082,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         broker_pid = server.broker.pid
         broker_cpu_before = proc_cpu_s(broker_pid) if broker_pid else None
         own_before = resource.getrusage(resource.RUSAGE_SELF)
+        workers_before = [proc_cpu_s(pid) for pid in kiosk_processes.pids()] if kiosk_processes else []
         run_state.started = time.perf_counter()
         run_state.deadline = run_state.started + scale.budget_s()
         terminals_done = threading.Event()
@@ -919,12 +1101,26 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
 
         threads["terminals"] = [guarded(f"terminal-{t.counter}", t.work, run_state, terminals_done) for t in terminals]
         threads["clerks"] = [guarded(f"clerk-{c.counter}", c.work, run_state) for c in clerks]
-        threads["kiosks"] = [guarded(k.device, k.work, run_state, citizens) for k, citizens in zip(kiosks, schedule)]
+        if kiosk_processes is not None:
+            kiosk_processes.start(run_state.started, run_state.deadline, schedule)
+            threads["kiosks"] = [guarded(f"kiosk process {n + 1}", kiosk_processes.wait_done, n)
+                                 for n in range(len(kiosk_processes.processes))]
+        else:
+            threads["kiosks"] = [guarded(k.device, k.work, run_state, citizens)
+                                 for k, citizens in zip(local_kiosks, schedule)]
+
+        def issued() -> int:
+            return kiosk_processes.issued.value if kiosk_processes else sum(len(k.ticket_ids) for k in local_kiosks)
+
         def progress() -> None:
-            say(f"{time.perf_counter() - run_state.started:.0f} s: {sum(len(k.ticket_ids) for k in kiosks)} tickets issued, "
+            say(f"{time.perf_counter() - run_state.started:.0f} s: {issued()} tickets issued, "
                 f"{sum(len(c.finished) for c in clerks)} served, server {proc_memory_kb(server_pid).get('VmRSS', 0) / 1024:.0f} MB")
 
         join_all(threads["kiosks"], progress)
+        if kiosk_processes is not None:
+            kiosks += kiosk_processes.kiosk_results()
+            for error in kiosk_processes.errors:
+                run_state.error(error)
         run_state.arrivals_done.set()
         arrivals_s = time.perf_counter() - run_state.started
         say(f"arrivals done after {arrivals_s:.1f} s")
@@ -943,6 +1139,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         memory = proc_memory_kb(server_pid)
         broker_cpu_after = proc_cpu_s(broker_pid) if broker_pid else None
         own_after = resource.getrusage(resource.RUSAGE_SELF)
+        workers_after = [proc_cpu_s(pid) for pid in kiosk_processes.pids()] if kiosk_processes else []
         load_s = time.perf_counter() - run_state.started
         last_day = server_day(config)
         manager = requests.Session()
@@ -963,7 +1160,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             "cycle_per_citizen_s": round(cycle_s, 3),
             "mean_service_s": round(mean_service_s, 3),
             "server": "python -m queue_server.cli serve --config site.toml (child process), external Mosquitto",
-            "clients": "one process, threads: paho per kiosk and terminal, requests per clerk, http.client per board",
+            "clients": "one process, threads: paho per kiosk and terminal, requests per clerk, http.client per board"
+            + (f"; the kiosks in {len(kiosk_processes.processes)} worker processes" if kiosk_processes else ""),
             "day": [first_day.isoformat(), last_day.isoformat()],
         }
         report["timeline_s"] = {"arrivals": round(arrivals_s, 1), "all_served": round(served_s, 1),
@@ -982,6 +1180,12 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             "clients_this_process": round((own_after.ru_utime + own_after.ru_stime)
                                           - (own_before.ru_utime + own_before.ru_stime), 2),
         }
+        if kiosk_processes is not None:
+            worker_cpu = [round(after - before, 2) if after is not None and before is not None else None
+                          for before, after in zip(workers_before, workers_after)]
+            report["other_processes_cpu_s"]["kiosk_processes"] = worker_cpu
+            report["other_processes_cpu_s"]["clients_all_processes"] = round(
+                report["other_processes_cpu_s"]["clients_this_process"] + sum(c or 0.0 for c in worker_cpu), 2)
         report["_final"] = {"stats_daily": stats_daily, "boards_final": boards_final, "outboxes_empty": outboxes_empty,
                             "today": final, "first_day": first_day, "last_day": last_day}
     finally:
@@ -993,8 +1197,10 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         for group in threads.values():
             for thread in group:
                 thread.join(timeout=10)
-        for kiosk in kiosks:
+        for kiosk in local_kiosks:
             kiosk.close()
+        if kiosk_processes is not None:
+            kiosk_processes.close()
         for terminal in terminals:
             terminal.close()
         for clerk in clerks:
@@ -1089,6 +1295,7 @@ def analyse(report: dict, server: RunningServer, scale: Scale, kiosks: list[Kios
         "kiosk_timeouts": sum(k.timeouts for k in kiosks),
         "kiosk_errors": merge_counts(k.errors for k in kiosks),
         "kiosk_state_messages_heard": sum(k.other_messages for k in kiosks),
+        "kiosk_answers_after_giving_up": sum(k.late_answers for k in kiosks),
         "tickets_in_database": len(facts["ticket_ids"]),
         "tickets_by_status": by_status,
         "calls": len(calls),
@@ -1167,6 +1374,8 @@ def main() -> int:
     parser.add_argument("--boards", type=int, help=f"lobby board streams (default {LONG.boards})")
     parser.add_argument("--day-s", type=float, help=f"seconds the 7:00–17:00 arrivals are spread over (default {LONG.day_s:g})")
     parser.add_argument("--seed", type=int, help="random seed of arrivals, service times and presses")
+    parser.add_argument("--kiosk-processes", type=int, help="worker processes for the kiosks, 0 = threads "
+                        f"of this process (default {LONG.kiosk_processes})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     args = parser.parse_args()
     base = SHORT if args.short else LONG

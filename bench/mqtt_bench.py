@@ -5,8 +5,8 @@ in a fresh temporary directory) and, for (a) and (b), the real server in a child
 `python -m queue_server.cli serve --config site.toml`, with [mqtt] mode = "external" pointing at
 that broker and the sample site opened around the clock without daily caps or holidays:
 
-  (a) request/response: one kiosk client (subscribed like a kiosk: its responses, state/#,
-      calls, server status) publishes request/ticket with a fresh transaction and waits for
+  (a) request/response: one kiosk client (subscribed like a kiosk: its responses, state/config,
+      state/queue/+, server status) publishes request/ticket with a fresh transaction and waits for
       its response/ticket, N times one after another. Latency is taken from just before the
       publish to the arrival of the matching response in the kiosk's paho callback.
   (b) rating ingest: before the server starts, R finished tickets are written into the same
@@ -310,12 +310,12 @@ class Kiosk:
         self.client = make_client(device)
         self.client.on_message = self._on_message
         connect_and_wait(self.client, server.broker.host, server.broker.port, timeout=WAIT_S)
-        subscribe_and_wait(self.client, contract.device_subscriptions(self.site, device), timeout=WAIT_S)
+        subscribe_and_wait(self.client, contract.ticket_kiosk_subscriptions(self.site, device), timeout=WAIT_S)
 
     def _on_message(self, client, userdata, message) -> None:
         arrived = time.perf_counter()
         if message.topic != self.response_topic:
-            self.other_messages += 1  # state/#, events/call: a kiosk hears them too
+            self.other_messages += 1  # config and queue state: a kiosk hears them too
             return
         payload = bytes(message.payload)
         transaction = json.loads(payload)["transaction"]

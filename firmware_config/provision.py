@@ -135,13 +135,16 @@ def device_rules(site: str, device: Device) -> list[tuple[str, str]]:
     if device.type == "ticket_kiosk":
         rules += [("write", contract.topic_ticket_request(site, device.id)),
                   ("write", contract.topic_printer(site, device.id))]
-        rules += [("read", topic) for topic, _ in contract.device_subscriptions(site, device.id)]
+        rules += [("read", topic) for topic, _ in contract.ticket_kiosk_subscriptions(site, device.id)]
     elif device.type == "rating_terminal":
-        rules += [("write", contract.topic_rating(site, device.id)), ("read", contract.topic_config(site)),
-                  ("read", counter_state), ("read", contract.topic_server_status(site))]
+        rules.append(("write", contract.topic_rating(site, device.id)))
+        if device.counter:  # always, in an inventory that passed validation
+            rules += [("read", topic) for topic, _ in contract.rating_terminal_subscriptions(site, device.counter)]
     elif device.type == "button_box":
         # The box only lights its LED while its counter waits for a rating.
-        rules += [("write", contract.topic_rating(site, device.id)), ("read", counter_state)]
+        rules.append(("write", contract.topic_rating(site, device.id)))
+        if device.counter:
+            rules += [("read", topic) for topic, _ in contract.button_box_subscriptions(site, device.counter)]
     elif device.type == "clerk_keypad":
         rules += [("write", contract.topic_keypad(site, device.id)), ("read", contract.topic_config(site)),
                   ("read", counter_state), ("read", contract.topic_server_status(site))]

@@ -116,11 +116,7 @@ class RatingTerminal:
             return
         self.state.broker_connected = True
         self._publish(contract.topic_device_status(self.site, self.device), contract.Status.ONLINE.value, retain=True)
-        client.subscribe([
-            (contract.topic_config(self.site), contract.QOS),
-            (contract.topic_counter_state(self.site, self.counter_id), contract.QOS),
-            (contract.topic_server_status(self.site), contract.QOS),
-        ])
+        client.subscribe(contract.rating_terminal_subscriptions(self.site, self.counter_id))
         self._resend_outbox()
         self.on_update()
 

@@ -78,6 +78,15 @@ class KioskState:
     server_status: str = "unknown"  # online / offline / stopped / unknown
 
 
+def request_properties(remaining_s: float) -> Properties:
+    """MQTT 5 properties of a ticket request: it expires at the broker when the kiosk gives up
+    (`remaining_s` from now, at least 1 s), so a request nobody waits for any more is not
+    delivered to a server that comes back later. bench/full_day.py sends its requests with it too."""
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.MessageExpiryInterval = max(1, math.ceil(remaining_s))
+    return properties
+
+
 class TicketKiosk:
     def __init__(
         self,
@@ -129,7 +138,9 @@ class TicketKiosk:
             return
         self.state.broker_connected = True
         client.publish(contract.topic_device_status(self.site, self.device), contract.Status.ONLINE.value, qos=1, retain=True)
-        client.subscribe(contract.device_subscriptions(self.site, self.device))
+        # Its responses, the config, the queues and the server's status: what the screen draws
+        # (not today's figures, counters or calls, most of a busy centre's messages).
+        client.subscribe(contract.ticket_kiosk_subscriptions(self.site, self.device))
         with self._lock:
             if self._pending is not None and not self._pending.done:  # made while offline: goes out now
                 if self._pending.timer:
@@ -227,8 +238,7 @@ class TicketKiosk:
             properties = None
             if self.client.is_mqtt5:
                 remaining = self.settings.requests.give_up_after_s - (time.monotonic() - pending.started)
-                properties = Properties(PacketTypes.PUBLISH)
-                properties.MessageExpiryInterval = max(1, math.ceil(remaining))
+                properties = request_properties(remaining)
             self.client.publish(contract.topic_ticket_request(self.site, self.device), pending.payload, qos=1,
                                 properties=properties)
         pending.timer = threading.Timer(self.settings.requests.retry_every_s, self._retry, args=(pending,))

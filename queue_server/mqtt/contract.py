@@ -645,14 +645,38 @@ def server_subscriptions(site: str) -> list[tuple[str, int]]:
     return [(f"{base}/status", QOS), (f"{base}/event/+", QOS), (f"{base}/request/+", QOS)]
 
 
-def device_subscriptions(site: str, device: str) -> list[tuple[str, int]]:
-    """What a kiosk or terminal subscribes to: its own responses, all state, calls, server status."""
+# Each device kind subscribes to what it draws and nothing more: at a busy centre state/today,
+# state/counter/… and events/call are most of the server's messages, and a device that hears
+# them only spends its CPU and the broker's on acking them. Provisioning's Mosquitto ACL
+# (firmware_config/provision.py) grants each kind read on exactly these filters.
+
+
+def ticket_kiosk_subscriptions(site: str, device: str) -> list[tuple[str, int]]:
+    """A ticket kiosk: its own responses, the config (tiles), every field's queue (waiting,
+    estimated wait, cap reached) and the server's status. Not state/today, state/counter/…,
+    state/alerts or the events."""
     return [
         (topic_ticket_response(site, device), QOS),
-        (f"{PREFIX}/{site}/state/#", QOS),
-        (topic_call(site), QOS),
+        (topic_config(site), QOS),
+        (TOPICS[Kind.QUEUE_STATE].filter(site), QOS),
         (topic_server_status(site), QOS),
     ]
+
+
+def rating_terminal_subscriptions(site: str, counter: str) -> list[tuple[str, int]]:
+    """A rating terminal at `counter`: the config (scale, reasons, window), its counter's state
+    and the server's status. It sends its presses and receives nothing addressed to itself."""
+    return [
+        (topic_config(site), QOS),
+        (topic_counter_state(site, counter), QOS),
+        (topic_server_status(site), QOS),
+    ]
+
+
+def button_box_subscriptions(site: str, counter: str) -> list[tuple[str, int]]:
+    """An ESPHome rating button box at `counter`: only its counter's state, to light its LED while
+    the counter waits for a rating (firmware_config/esphome/common/rating_box.yaml)."""
+    return [(topic_counter_state(site, counter), QOS)]
 
 
 def display_subscriptions(site: str) -> list[tuple[str, int]]:
@@ -802,10 +826,14 @@ def _reject_constant(text: str) -> Any:
     raise _NotFinite(text)  # NaN, Infinity, -Infinity: Python accepts them, JSON does not
 
 
+# Made once: json.loads with hooks builds a decoder on every call (one per message).
+_JSON_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates,
+                                 parse_float=_finite_float, parse_constant=_reject_constant)
+
+
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_object_without_duplicates,
-                          parse_float=_finite_float, parse_constant=_reject_constant)
+        return _JSON_DECODER.decode(text)
     except _DuplicateKey as exc:
         raise PayloadRejected("duplicate_keys", f"key {_clip(str(exc.args[0]))!r} repeated") from None
     except _NotFinite as exc:

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 from kiosk.settings import load_kiosk_settings
-from kiosk.ticket.controller import IssueResult, TicketKiosk
+from kiosk.ticket.controller import IssueResult, TicketKiosk, request_properties
 from kiosk.ticket.run import make_printer
 from queue_server.config import Config
+from queue_server.domain.counters import Action
+from queue_server.mqtt import contract
 from queue_server.mqtt.broker import MosquittoBroker, free_port, mosquitto_available
+from queue_server.mqtt.client import connect_and_wait, disconnect_and_stop, make_client, subscribe_and_wait
 from queue_server.mqtt.link import ServerLink
 from queue_server.server import Server, build
 from tests.conftest import sample_config
@@ -297,3 +300,85 @@ def test_e_paper_out_keeps_the_ticket_and_tells_the_server(make_rig, virtual_pri
 
     wait_until(lambda: (device() or {}).get("printer_state") == "paper_out", "the server to record paper_out")
     assert "no paper" in device()["printer_detail"]
+
+
+def test_f_the_kiosk_hears_its_queues_but_not_todays_figures_counters_or_calls(make_rig) -> None:
+    """At a busy centre state/today, state/counter/… and events/call are most of the server's
+    messages and a kiosk draws none of them: it subscribes to its responses, the config, the
+    queues and the server's status only (contract.ticket_kiosk_subscriptions)."""
+    rig = make_rig()
+    site = rig.server.config.site.id
+    everything: list[tuple[str, bool]] = []  # (topic, retained) as a client subscribed to all of it hears
+    heard: list[str] = []  # what the broker delivers to a second kiosk, retained messages included
+    lock = threading.Lock()
+
+    def on_everything(client, userdata, message) -> None:
+        with lock:
+            everything.append((message.topic, bool(message.retain)))
+
+    observer = make_client("test-observer")
+    observer.on_message = on_everything
+    connect_and_wait(observer, rig.broker.host, rig.broker.port, timeout=WAIT_S)
+    subscribe_and_wait(observer, [(f"motcua/{site}/#", 1)], timeout=WAIT_S)
+
+    settings = load_kiosk_settings(None, device="kiosk-02", site=site,
+                                   mqtt={"host": rig.broker.host, "port": rig.broker.port},
+                                   requests={"retry_every_s": 0.5, "answer_within_s": 1, "give_up_after_s": 30},
+                                   printer={"kind": "dummy"})
+    kiosk = TicketKiosk(settings)
+    kiosk_on_message = kiosk.client.on_message
+
+    def record(client, userdata, message) -> None:
+        with lock:
+            heard.append(message.topic)
+        kiosk_on_message(client, userdata, message)
+
+    kiosk.client.on_message = record
+    kiosk.start()
+    try:
+        wait_until(lambda: kiosk.online() and kiosk.state.config is not None, "the second kiosk online")
+        # A counter opens, calls the first kiosk's ticket and finishes it: the counter's state, a
+        # call, today's figures and the queue all change.
+        service = rig.server.service
+        outcomes = Outcomes()
+        service.counter_action("quay-1", Action.OPEN, clerk_id="nguyen-van-an")
+        rig.one_more_ticket(outcomes, "dat-dai")
+        wait_until(lambda: getattr(kiosk.state.queues.get("dat-dai"), "waiting", 0) == 1,
+                   "the second kiosk to see the ticket waiting")
+        service.counter_action("quay-1", Action.NEXT)
+        service.counter_action("quay-1", Action.FINISH)
+        live = {contract.topic_call(site), contract.topic_today(site), contract.topic_counter_state(site, "quay-1")}
+
+        def published_live() -> bool:
+            with lock:
+                return live <= {topic for topic, retained in everything if not retained}
+
+        wait_until(published_live, "the call, the counter's state and today's figures published")
+        # The second kiosk's own request is answered after all of that went through the broker
+        # (one broker, in order): whatever it was sent of it, it has by the answer.
+        transaction = kiosk.request_ticket("ho-tich", None, "vi", outcomes.on_done, outcomes.on_slow)
+        assert outcomes.wait_done(transaction).ticket is not None
+        wait_until(lambda: getattr(kiosk.state.queues.get("ho-tich"), "waiting", 0) == 1,
+                   "the second kiosk to see its own ticket waiting")
+    finally:
+        kiosk.stop()
+        disconnect_and_stop(observer)
+
+    with lock:
+        topics = set(heard)
+    assert {contract.topic_queue_state(site, "dat-dai"), contract.topic_queue_state(site, "ho-tich")} <= topics
+    assert {contract.topic_config(site), contract.topic_server_status(site),
+            contract.topic_ticket_response(site, "kiosk-02")} <= topics
+    assert contract.topic_ticket_response(site, DEVICE) not in topics  # not the other kiosk's answers
+    unwanted = {topic for topic in topics
+                if topic == contract.topic_today(site) or topic.startswith(f"motcua/{site}/state/counter/")
+                or topic.startswith(f"motcua/{site}/events/") or topic == contract.topic_alerts(site)}
+    assert unwanted == set(), unwanted  # while `everything` had them live (waited for above)
+
+
+def test_g_a_request_expires_when_the_kiosk_gives_up_in_whole_seconds_at_least_one() -> None:
+    assert request_properties(60).MessageExpiryInterval == 60
+    assert request_properties(29.2).MessageExpiryInterval == 30  # never before the kiosk gives up
+    assert request_properties(0.1).MessageExpiryInterval == 1
+    assert request_properties(-3).MessageExpiryInterval == 1  # already past: the shortest expiry
+

@@ -74,3 +74,16 @@ def test_boards_end_with_the_servers_figures_and_every_latency_was_measured(day)
     assert day["press_to_board"]["samples_missing"] == 0
     assert day["server"]["peak_rss_mb"] > 0 and day["server"]["cpu_s"] > 0
     assert day["checks"]["all_passed"]
+
+
+def test_the_kiosks_ran_in_their_own_processes_and_heard_only_what_a_kiosk_hears(day):
+    assert day["setup"]["scale"]["kiosk_processes"] == SHORT.kiosk_processes == 2
+    cpu = day["other_processes_cpu_s"]
+    assert len(cpu["kiosk_processes"]) == 2 and all(seconds > 0 for seconds in cpu["kiosk_processes"])
+    assert cpu["clients_all_processes"] >= cpu["clients_this_process"]
+    counts = day["counts"]
+    # The config, the queues and the server's status (not today's figures, counters or calls):
+    # every issue and every call changes one queue, a few messages per ticket and kiosk.
+    assert 0 < counts["kiosk_state_messages_heard"] < 5 * SHORT.kiosks * SHORT.tickets
+    assert counts["kiosk_answers_after_giving_up"] == 0
+

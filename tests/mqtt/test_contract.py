@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -345,13 +346,42 @@ def test_server_subscriptions_cover_every_device_topic_and_nothing_the_server_se
     assert _matches(filters[1], f"motcua/{SITE}/device/x1/event/coffee")  # counted as unknown_topic
 
 
-def test_device_and_display_subscriptions_cover_what_they_need() -> None:
-    device = [f for f, _ in contract.device_subscriptions(SITE, "kiosk-01")]
-    display = [f for f, _ in contract.display_subscriptions(SITE)]
-    for kind in (Kind.CONFIG, Kind.TODAY, Kind.CALL, Kind.SERVER_STATUS):
-        topic = TOPICS[kind].topic(SITE)
-        assert any(_matches(f, topic) for f in device) and any(_matches(f, topic) for f in display)
-    own = contract.topic_ticket_response(SITE, "kiosk-01")
-    other = contract.topic_ticket_response(SITE, "kiosk-02")
-    assert any(_matches(f, own) for f in device)
-    assert not any(_matches(f, other) for f in device)
+def _heard(filters: list[tuple[str, int]]) -> set[str]:
+    """Which of a set of sample topics (two of each id) the filters match."""
+    assert all(qos == contract.QOS for _, qos in filters)
+    samples = {definition.topic(SITE, **{name: value for name in definition.placeholders})
+               for definition in TOPICS.values() for value in ("x1", "x2")}
+    return {topic for topic in samples if any(_matches(f, topic) for f, _ in filters)}
+
+
+def test_a_ticket_kiosk_hears_its_answers_the_config_queues_and_status_only() -> None:
+    heard = _heard(contract.ticket_kiosk_subscriptions(SITE, "x1"))
+    assert heard == {contract.topic_ticket_response(SITE, "x1"), contract.topic_config(SITE),
+                     contract.topic_queue_state(SITE, "x1"), contract.topic_queue_state(SITE, "x2"),
+                     contract.topic_server_status(SITE)}
+
+
+def test_a_rating_terminal_and_a_button_box_hear_their_own_counter_only() -> None:
+    assert _heard(contract.rating_terminal_subscriptions(SITE, "x1")) == {
+        contract.topic_config(SITE), contract.topic_counter_state(SITE, "x1"), contract.topic_server_status(SITE)}
+    assert _heard(contract.button_box_subscriptions(SITE, "x1")) == {contract.topic_counter_state(SITE, "x1")}
+    with pytest.raises(ValueError):
+        contract.rating_terminal_subscriptions(SITE, "Quầy 1")  # not an id: never a malformed filter
+
+
+def test_a_board_hears_all_state_calls_and_status_and_no_device_or_answer() -> None:
+    heard = _heard(contract.display_subscriptions(SITE))
+    for kind in (Kind.CONFIG, Kind.TODAY, Kind.ALERTS, Kind.CALL, Kind.SERVER_STATUS):
+        assert TOPICS[kind].topic(SITE) in heard, kind
+    for counter in ("x1", "x2"):
+        assert {contract.topic_counter_state(SITE, counter), contract.topic_queue_state(SITE, counter)} <= heard
+    assert not any(contract.match_topic(SITE, topic)[0].direction is Direction.FROM_DEVICE for topic in heard)
+    assert contract.topic_ticket_response(SITE, "x1") not in heard
+
+
+def test_docs_name_every_subscription_function() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "mqtt.md").read_text(encoding="utf-8")
+    functions = [name for name in dir(contract) if name.endswith("_subscriptions")]
+    assert len(functions) >= 5
+    for name in functions:
+        assert f"`{name}`" in doc, f"docs/mqtt.md does not name contract.{name}"

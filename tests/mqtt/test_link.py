@@ -39,10 +39,12 @@ def link(app: Server, mosquitto: MosquittoBroker) -> Iterator[ServerLink]:
 
 @pytest.fixture
 def device(clients: Callable[..., MqttClient], mosquitto: MosquittoBroker, link: ServerLink):
-    """A device client subscribed to what a kiosk hears, once the server is online."""
+    """A device client that hears its own answers and everything a board hears (the counters'
+    state, calls, today's figures), once the server is online."""
     inbox = Inbox()
     client = connected(clients, mosquitto, DEVICE, inbox=inbox)
-    subscribe_and_wait(client, contract.device_subscriptions(SITE, DEVICE), timeout=WAIT_S)
+    subscribe_and_wait(client, [(contract.topic_ticket_response(SITE, DEVICE), contract.QOS),
+                                *contract.display_subscriptions(SITE)], timeout=WAIT_S)
     inbox.wait_for(lambda got: any(m.topic == contract.topic_server_status(SITE) and m.payload == b"online"
                                    for m in got))
     return client, inbox

@@ -246,6 +246,11 @@ def test_the_acl_lets_each_device_write_only_its_own_topics(site: Site) -> None:
     assert ("read", f"{base}/state/counter/quay-1") in rules["rating-box-quay-1"]
     assert ("read", f"{base}/state/#") not in rules["rating-box-quay-1"]  # a box reads only its counter
     assert ("read", f"{base}/device/kiosk-01/response/ticket") in rules["kiosk-01"]
+    # A kiosk reads the config, the queues and the server's status, not all state or the calls.
+    assert [topic for access, topic in rules["kiosk-01"] if access == "read"] == [
+        topic for topic, _ in contract.ticket_kiosk_subscriptions(SITE, "kiosk-01")]
+    assert ("read", f"{base}/state/queue/+") in rules["kiosk-01"]
+    assert ("read", f"{base}/state/#") not in rules["kiosk-01"]
 
 
 def test_mosquitto_conf_has_persistence_nodelay_and_the_optional_listeners(tmp_path: Path) -> None:
@@ -328,7 +333,8 @@ def test_a_device_reads_only_what_it_needs_and_a_board_only_reads(running, clien
     publisher = connect_as(clients, site, SERVER_USER)
     for topic in (contract.topic_config(SITE), contract.topic_counter_state(SITE, "quay-1"),
                   contract.topic_counter_state(SITE, "quay-2"),
-                  contract.topic_ticket_response(SITE, "kiosk-01")):
+                  contract.topic_ticket_response(SITE, "kiosk-01"), contract.topic_queue_state(SITE, "dat-dai"),
+                  contract.topic_today(SITE)):
         publisher.publish(topic, b"{}", qos=1, retain=True).wait_for_publish(WAIT_S)
 
     box_inbox = Inbox()
@@ -337,13 +343,23 @@ def test_a_device_reads_only_what_it_needs_and_a_board_only_reads(running, clien
     subscribe_and_wait(box, [(contract.topic_server_status(SITE), 0)])  # its SUBACK comes after every retained one
     assert box_inbox.topics() == [contract.topic_counter_state(SITE, "quay-1")]
 
+    kiosk_inbox = Inbox()
+    kiosk = connect_as(clients, site, "kiosk-01", inbox=kiosk_inbox)
+    subscribe_and_wait(kiosk, [(f"motcua/{SITE}/#", 0)])
+    subscribe_and_wait(kiosk, [(contract.topic_server_status(SITE), 0)])
+    assert sorted(kiosk_inbox.topics()) == sorted([contract.topic_config(SITE),
+                                                   contract.topic_queue_state(SITE, "dat-dai"),
+                                                   contract.topic_ticket_response(SITE, "kiosk-01")])
+
     board_inbox = Inbox()
     board = connect_as(clients, site, "board-lobby", inbox=board_inbox)
     subscribe_and_wait(board, [(f"motcua/{SITE}/#", 0)])
     subscribe_and_wait(board, [(contract.topic_server_status(SITE), 0)])
     assert sorted(board_inbox.topics()) == sorted([contract.topic_config(SITE),
                                                    contract.topic_counter_state(SITE, "quay-1"),
-                                                   contract.topic_counter_state(SITE, "quay-2")])
+                                                   contract.topic_counter_state(SITE, "quay-2"),
+                                                   contract.topic_queue_state(SITE, "dat-dai"),
+                                                   contract.topic_today(SITE)])
     status = board.publish(contract.topic_device_status(SITE, "board-lobby"), b"online", qos=1, retain=True)
     board_inbox.wait_for(lambda inbox: status.mid in inbox.acks, "the PUBACK")
     assert board_inbox.acks[status.mid] == NOT_AUTHORIZED

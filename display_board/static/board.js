@@ -14,6 +14,9 @@
   const CLIP_TIMEOUT_MS = 30000; // a clip that never ends must not block the calls behind it
   const MAX_CALLS_SHOWN = 6;
   const FLASH_MS = 12000;
+  // A silent board has nothing to wait for between calls: it shows each at once, highlighted
+  // for about as long as a call takes to say (chime and the call twice).
+  const SILENT_FLASH_MS = 8000;
   const CHIME = "/board/static/chime.wav";
 
   const state = { site: null, fields: new Map(), levels: [], counters: new Map(), counterOrder: [], queues: new Map(), calls: [], today: null };
@@ -33,13 +36,37 @@
     document.title = `${state.site.name.vi} · Bảng thông tin`;
   }
 
+  // The clock shows hours and minutes: it is formatted and written only when the minute (or the
+  // site's time zone) changed, not at every tick. Time zones are whole minutes off UTC, so the
+  // minute of the epoch changes when the local minute does. A text set, even to the same
+  // string, costs a layout, a repaint and a frame on every board.
+  let clockShown = "";
+
   function renderClock() {
     const timeZone = state.site ? state.site.timezone : undefined;
     const now = motcua.now();
+    const minute = `${Math.floor(now.getTime() / 60000)}|${timeZone}`;
+    if (minute === clockShown) return;
+    clockShown = minute;
     $("clock").textContent = motcua.clockText(now, timeZone);
     const dates = motcua.dateTexts(now, timeZone);
     $("date-vi").textContent = dates.vi;
     $("date-en").textContent = dates.en;
+  }
+
+  // Puts `wanted` (elements, in order) in `parent` with as few DOM operations as possible:
+  // elements left out are removed, the others stay where they are unless out of place. An
+  // element taken out and put back (as replaceChildren does with every child) loses its
+  // layout: its style, layout and text shaping are done again.
+  function placeChildren(parent, wanted) {
+    const keep = new Set(wanted);
+    for (const child of [...parent.children]) {
+      if (!keep.has(child)) child.remove();
+    }
+    wanted.forEach((child, index) => {
+      const here = parent.children[index] || null;
+      if (here !== child) parent.insertBefore(child, here);
+    });
   }
 
   function renderServing() {
@@ -55,9 +82,7 @@
       const old = existing.get(String(counter.counter));
       return old && old.dataset.signature === signature ? old : servingTile(counter, flashing, signature);
     });
-    if (tiles.length !== grid.children.length || tiles.some((tile, i) => grid.children[i] !== tile)) {
-      grid.replaceChildren(...tiles);
-    }
+    placeChildren(grid, tiles);
   }
 
   function servingTile(counter, flashing, signature) {
@@ -84,22 +109,33 @@
   }
 
   function renderCalls() {
+    // As the tiles: a new call adds one item at the top, the others keep theirs (a call's
+    // item never changes: a recall is a new call id).
     const list = $("calls");
-    list.replaceChildren();
-    for (const call of state.calls.slice(0, MAX_CALLS_SHOWN)) {
-      const item = document.createElement("li");
-      item.dataset.callId = call.id;
-      item.dataset.ticket = call.ticket;
-      const code = document.createElement("span");
-      code.className = "call-ticket";
-      code.textContent = call.ticket;
-      const where = motcua.bilingual("span", `Quầy ${call.counter_number}`, `Counter ${call.counter_number}`, "call-counter");
-      const time = document.createElement("span");
-      time.className = "call-time";
-      time.textContent = motcua.timeOf(call.at, state.site && state.site.timezone);
-      item.append(code, where, time);
-      list.append(item);
-    }
+    const timeZone = state.site && state.site.timezone;
+    const existing = new Map([...list.children].map((item) => [item.dataset.callId, item]));
+    const items = state.calls.slice(0, MAX_CALLS_SHOWN).map((call) => {
+      const signature = [call.ticket, call.counter_number, call.at, timeZone].join("|");
+      const old = existing.get(call.id);
+      return old && old.dataset.signature === signature ? old : callItem(call, timeZone, signature);
+    });
+    placeChildren(list, items);
+  }
+
+  function callItem(call, timeZone, signature) {
+    const item = document.createElement("li");
+    item.dataset.callId = call.id;
+    item.dataset.ticket = call.ticket;
+    item.dataset.signature = signature;
+    const code = document.createElement("span");
+    code.className = "call-ticket";
+    code.textContent = call.ticket;
+    const where = motcua.bilingual("span", `Quầy ${call.counter_number}`, `Counter ${call.counter_number}`, "call-counter");
+    const time = document.createElement("span");
+    time.className = "call-time";
+    time.textContent = motcua.timeOf(call.at, timeZone);
+    item.append(code, where, time);
+    return item;
   }
 
   function renderQueues() {
@@ -112,9 +148,7 @@
       const old = existing.get(fieldId);
       return old && old.dataset.signature === signature ? old : queueRow(fieldId, field, queue, signature);
     });
-    if (rows.length !== body.children.length || rows.some((row, i) => body.children[i] !== row)) {
-      body.replaceChildren(...rows);
-    }
+    placeChildren(body, rows);
   }
 
   function queueRow(fieldId, field, queue, signature) {
@@ -170,12 +204,17 @@
   }
 
   function showLatest(call, flashing) {
+    // Written only when it changed: the end of an announcement only stops the flash.
     const box = $("latest");
-    box.dataset.callId = call ? call.id : "";
-    $("latest-ticket").textContent = call ? call.ticket : "—";
-    $("latest-counter").textContent = call ? call.counter_number : "—";
     const field = call ? fieldName(call.field) : null;
-    $("latest-field").replaceChildren(...(field ? [motcua.bilingual("span", field.vi, field.en)] : []));
+    const signature = call ? [call.id, call.ticket, call.counter_number, field.vi, field.en].join("|") : "";
+    if (box.dataset.signature !== signature) {
+      box.dataset.signature = signature;
+      box.dataset.callId = call ? call.id : "";
+      $("latest-ticket").textContent = call ? call.ticket : "—";
+      $("latest-counter").textContent = call ? call.counter_number : "—";
+      $("latest-field").replaceChildren(...(field ? [motcua.bilingual("span", field.vi, field.en)] : []));
+    }
     box.classList.toggle("flash", Boolean(flashing));
   }
 
@@ -217,13 +256,11 @@
       while (pending.length) {
         current = pending.shift();
         showLatest(current, true);
-        if (SOUND) {
-          const urls = VOICE_LANGS.map((lang) => voiceUrl(current, lang));
-          urls.forEach((url) => fetch(url).catch(() => {})); // synthesised while the chime plays
-          await play(CHIME);
-          for (let time = 0; time < SAY_TIMES; time += 1) {
-            for (const url of urls) await play(url);
-          }
+        const urls = VOICE_LANGS.map((lang) => voiceUrl(current, lang));
+        urls.forEach((url) => fetch(url).catch(() => {})); // synthesised while the chime plays
+        await play(CHIME);
+        for (let time = 0; time < SAY_TIMES; time += 1) {
+          for (const url of urls) await play(url);
         }
         showLatest(current, false);
       }
@@ -231,8 +268,20 @@
       busy = false;
     }
 
+    let silentTimer = null;
+
     return {
       enqueue(call) {
+        if (!SOUND) {
+          current = call;
+          showLatest(call, true);
+          clearTimeout(silentTimer);
+          silentTimer = setTimeout(() => {
+            current = null;
+            showLatest(call, false);
+          }, SILENT_FLASH_MS);
+          return;
+        }
         pending.push(call);
         run();
       },

@@ -2,6 +2,7 @@
 live updates without reloads, figures equal to the API, reconnection, calls announced in turn."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from urllib.parse import quote, urlsplit
 
@@ -213,3 +214,28 @@ def test_calls_are_announced_in_turn_never_over_each_other(page, live, service) 
     assert [e["shown"] for e in played[::2]] == [first_call] * 3 + [second_call] * 3 + [recall] * 3
     expect(page.locator("#latest")).not_to_have_class("flash")  # announcing is over
     assert urlsplit(page.url).path == "/board"
+
+
+def test_a_silent_board_shows_each_call_at_once_highlighted_for_a_while(page, live, service) -> None:
+    """?sound=0: no chime or voice to wait for, so a call is not queued behind the one before:
+    the newest is shown at once, highlighted, and the highlight ends by itself."""
+    page.clock.install()
+    service.issue_ticket("dat-dai")
+    service.issue_ticket("kinh-doanh")
+    open_page(page, f"{live.url}/board?sound=0")
+    latest = page.locator("#latest")
+    expect(latest).not_to_have_class("flash")
+
+    service.counter_action("quay-1", Action.NEXT, clerk_id=CLERK)
+    expect(page.locator("#latest-ticket")).to_have_text("A001")
+    expect(latest).to_have_class(re.compile(r"\bflash\b"))
+    page.clock.run_for(3000)
+    service.counter_action("quay-3", Action.NEXT, clerk_id="le-van-cuong")
+    expect(page.locator("#latest-ticket")).to_have_text("C001")  # at once, not after the first's turn
+    expect(latest).to_have_class(re.compile(r"\bflash\b"))
+    page.clock.run_for(6000)  # 9 s after the first call, 6 s after the second: still highlighted
+    expect(latest).to_have_class(re.compile(r"\bflash\b"))
+    page.clock.run_for(3000)
+    expect(latest).not_to_have_class(re.compile(r"\bflash\b"))
+    expect(page.locator("#latest-ticket")).to_have_text("C001")
+    assert page.evaluate("document.getElementById('player').src") == ""  # nothing was played

@@ -257,7 +257,8 @@ class QueueService:
             state = self.store.counter_state(counter_id)
             current = self.store.get_ticket(state.ticket_id) if state.ticket_id else None
             counter = self.config.counter(counter_id)
-            waiting = self.store.waiting_tickets(local_day(now, self.config.tz), list(counter.fields)) if action is Action.NEXT else []
+            waiting = (self.store.next_candidates(local_day(now, self.config.tz), counter_id, list(counter.fields))
+                       if action is Action.NEXT else [])
             outcome = apply_action(
                 self.config, state, action, now,
                 clerk_id=clerk_id, current=current, waiting=waiting,

@@ -127,7 +127,9 @@ class BoardClient:
     """One connected board: its queue of encoded events (at most `CLIENT_QUEUE_SIZE` events and
     `CLIENT_QUEUE_BYTES` bytes), and whether the hub dropped it."""
 
-    events: queue.Queue = field(default_factory=lambda: queue.Queue(CLIENT_QUEUE_SIZE + 1))  # + END_OF_STREAM
+    # Bounded by offer() (under _lock); a SimpleQueue puts and gets in C, without the Condition
+    # a Queue notifies on every put: every event goes to every board.
+    events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     dropped: bool = False
     queued_bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)

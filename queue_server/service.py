@@ -197,7 +197,7 @@ class QueueService:
         assert field is not None
         average = ticket_rules.average_service_s(self.store.recent_finished(day, field_id), field.avg_service_min * 60)
         serving = self.config.counters_serving(field_id)
-        open_counters = sum(1 for c in serving if self.store.counter_state(c.id).is_open) or len(serving)
+        open_counters = self.store.count_open_counters([c.id for c in serving]) or len(serving)
         return ticket_rules.estimate_wait_s(ahead, open_counters, average)
 
     def queue_state(self, field_id: str) -> dict:

@@ -562,6 +562,17 @@ class Store:
             streak_day=_day(row["streak_day"]),
         )
 
+    def count_open_counters(self, counter_ids: list[str]) -> int:
+        """How many of these counters are open (one query: asked for every wait estimate). A
+        counter without a row yet is open, as counter_state() says."""
+        if not counter_ids:
+            return 0
+        closed = self.db.conn.execute(
+            f"SELECT COUNT(*) FROM counters WHERE NOT is_open AND counter_id IN ({', '.join('?' * len(counter_ids))})",
+            counter_ids,
+        ).fetchone()[0]
+        return len(set(counter_ids)) - closed
+
     def save_counter_state(self, state: CounterState, at: datetime) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO counters (counter_id, is_open, clerk_id, ticket_id, rating_ticket_id, "

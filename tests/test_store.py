@@ -140,3 +140,23 @@ def test_lean_records_by_id_are_the_figures_view_of_the_same_rows(service, clock
     assert ratings_by_id == {rating_id: tuple(rating_record(rating)) for rating_id, rating in ratings}
     assert dict(store.rating_records_with_ids_between(service.today(), service.today())) == ratings_by_id
     assert [r[1:4] for r in ratings_by_id.values()] == [(True, "satisfied", None), (False, "unsatisfied", "already_rated")]
+
+
+def test_open_counters_are_counted_as_counter_state_says(service):
+    """One query for the wait estimate's open counters: the same answer as asking each counter."""
+    from queue_server.domain.counters import Action
+
+    store = service.store
+    ids = ["quay-1", "quay-2", "quay-3"]
+
+    def one_by_one() -> int:
+        return sum(1 for counter_id in ids if store.counter_state(counter_id).is_open)
+
+    assert store.count_open_counters(ids) == one_by_one() == 3  # no rows yet: open
+    service.counter_action("quay-2", Action.CLOSE, clerk_id="binh")
+    assert store.count_open_counters(ids) == one_by_one() == 2
+    service.counter_action("quay-2", Action.OPEN, clerk_id="binh")
+    service.counter_action("quay-3", Action.CLOSE, clerk_id="cuong")
+    service.counter_action("quay-1", Action.CLOSE, clerk_id="an")
+    assert store.count_open_counters(ids) == one_by_one() == 1
+    assert store.count_open_counters(["quay-1"]) == 0 and store.count_open_counters([]) == 0

@@ -173,6 +173,12 @@ def test_malformed_payloads_are_recorded_and_change_nothing(app: Server, device)
 def test_late_subscriber_gets_retained_config_and_every_counter(
         app: Server, link: ServerLink, clients: Callable[..., MqttClient], mosquitto: MosquittoBroker) -> None:
     assert link.status() == "connected"
+    # "Late": after the server has published every state once (today's figures may come a
+    # moment after the rest, so wait until an early watcher has seen them).
+    early = Inbox()
+    watcher = connected(clients, mosquitto, "early-watcher", inbox=early)
+    subscribe_and_wait(watcher, [(contract.topic_today(SITE), contract.QOS)], timeout=WAIT_S)
+    early.wait_for(lambda got: any(m.topic == contract.topic_today(SITE) for m in got))
     link.wait_idle(WAIT_S)
     inbox = Inbox()
     board = connected(clients, mosquitto, "board-1", inbox=inbox)

@@ -76,6 +76,16 @@ def test_everything_else_is_the_socket_itself(socket_pair) -> None:
     assert reader.getblocking() is False
 
 
+def _persistent_manual_ack_subscriber(broker: MosquittoBroker, client_id: str, topic_filter: str, on_message):
+    """A connected subscriber with a persistent session that acknowledges messages itself."""
+    subscriber = make_client(client_id, clean_start=False)
+    subscriber.manual_ack_set(True)
+    subscriber.on_message = on_message
+    connect_and_wait(subscriber, broker.host, broker.port)
+    subscribe_and_wait(subscriber, [(topic_filter, 1)], timeout=10)
+    return subscriber
+
+
 def test_a_batch_of_acks_reaches_the_broker_and_nothing_is_redelivered(tmp_path: Path) -> None:
     """2,000 QoS 1 messages to a persistent subscriber with manual acks, acknowledged with
     ack_many in batches; after a reconnect the broker has nothing left to deliver again."""
@@ -93,11 +103,7 @@ def test_a_batch_of_acks_reaches_the_broker_and_nothing_is_redelivered(tmp_path:
             with lock:
                 received.append(message.mid)
 
-        subscriber = make_client("acks-subscriber", clean_start=False)
-        subscriber.manual_ack_set(True)
-        subscriber.on_message = on_message
-        connect_and_wait(subscriber, broker.host, broker.port)
-        subscribe_and_wait(subscriber, [("acks/#", 1)], timeout=10)
+        subscriber = _persistent_manual_ack_subscriber(broker, "acks-subscriber", "acks/#", on_message)
         publisher = make_client("acks-publisher")
         connect_and_wait(publisher, broker.host, broker.port)
         infos = [publisher.publish(f"acks/{i % 7}", str(i), qos=1) for i in range(2000)]
@@ -297,11 +303,7 @@ def test_a_broker_sends_at_most_receive_maximum_unacknowledged_messages(tmp_path
             with lock:
                 received.append(message.mid)
 
-        subscriber = make_client("bounded-subscriber", clean_start=False)
-        subscriber.manual_ack_set(True)
-        subscriber.on_message = on_message
-        connect_and_wait(subscriber, broker.host, broker.port)
-        subscribe_and_wait(subscriber, [("bounded/#", 1)], timeout=10)
+        subscriber = _persistent_manual_ack_subscriber(broker, "bounded-subscriber", "bounded/#", on_message)
         publisher = make_client("bounded-publisher", max_inflight=3000)
         connect_and_wait(publisher, broker.host, broker.port)
         for info in [publisher.publish("bounded/x", str(i), qos=1) for i in range(3000)]:

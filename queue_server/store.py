@@ -497,32 +497,16 @@ class Store:
         The status stays the stored text (equal to its TicketStatus): a tuple of text, dates and
         numbers only is one the garbage collector stops tracking, where an enum member would keep
         320,000 tuples in every full collection."""
-        cursor = self.db.conn.execute(
-            f"SELECT {TICKET_RECORD_SELECT} FROM tickets WHERE service_day BETWEEN ? AND ?",
-            [first.isoformat(), last.isoformat()],
-        )
-        return [_ticket_record(row) for row in cursor]
+        return self._records_between("tickets", "service_day", TICKET_RECORD_SELECT, _ticket_record, first, last)
 
     def ticket_records_with_ids_between(self, first: date, last: date) -> list[tuple[str, tuple]]:
         """(id, TicketRecord-shaped tuple) of every ticket of the period: today's figures keep these."""
-        cursor = self.db.conn.execute(
-            f"SELECT id, {TICKET_RECORD_SELECT} FROM tickets WHERE service_day BETWEEN ? AND ?",
-            [first.isoformat(), last.isoformat()],
-        )
-        return [(row[0], _ticket_record(row, 1)) for row in cursor]
+        return self._records_between("tickets", "service_day", TICKET_RECORD_SELECT, _ticket_record, first, last,
+                                     with_ids=True)
 
     def ticket_records_by_ids(self, ticket_ids: Iterable[str]) -> list[tuple[str, tuple]]:
         """(id, TicketRecord-shaped tuple) of the named tickets that exist."""
         return self._records_by_ids("tickets", TICKET_RECORD_SELECT, _ticket_record, ticket_ids)
-
-    def tickets_by_ids(self, ticket_ids: Iterable[str]) -> list[Ticket]:
-        found: list[Ticket] = []
-        for chunk in _chunks(list(ticket_ids)):
-            cursor = self.db.conn.execute(
-                f"SELECT {TICKET_SELECT} FROM tickets WHERE id IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            found += [_ticket_from_tuple(row) for row in cursor]
-        return found
 
     def find_ticket_by_code(self, day: date, letter: str, number: int) -> Ticket | None:
         row = next(
@@ -630,23 +614,25 @@ class Store:
     def rating_records_between(self, first: date, last: date) -> list[tuple]:
         """What the figures read of every rating of the period, as plain tuples in the layout of
         domain.figures.RatingRecord (no Rating, dict or JSON decoding per row)."""
-        cursor = self.db.conn.execute(
-            f"SELECT {RATING_RECORD_SELECT} FROM ratings WHERE day BETWEEN ? AND ?",
-            [first.isoformat(), last.isoformat()],
-        )
-        return [_rating_record(row) for row in cursor]
+        return self._records_between("ratings", "day", RATING_RECORD_SELECT, _rating_record, first, last)
 
     def rating_records_with_ids_between(self, first: date, last: date) -> list[tuple[int, tuple]]:
         """(id, RatingRecord-shaped tuple) of every rating of the period."""
-        cursor = self.db.conn.execute(
-            f"SELECT id, {RATING_RECORD_SELECT} FROM ratings WHERE day BETWEEN ? AND ?",
-            [first.isoformat(), last.isoformat()],
-        )
-        return [(row[0], _rating_record(row, 1)) for row in cursor]
+        return self._records_between("ratings", "day", RATING_RECORD_SELECT, _rating_record, first, last, with_ids=True)
 
     def rating_records_by_ids(self, rating_ids: Iterable[int]) -> list[tuple[int, tuple]]:
         """(id, RatingRecord-shaped tuple) of the named ratings that exist."""
         return self._records_by_ids("ratings", RATING_RECORD_SELECT, _rating_record, rating_ids)
+
+    def _records_between(self, table: str, day_column: str, columns: str, record: Callable[..., tuple],
+                         first: date, last: date, *, with_ids: bool = False) -> list:
+        cursor = self.db.conn.execute(
+            f"SELECT {'id, ' if with_ids else ''}{columns} FROM {table} WHERE {day_column} BETWEEN ? AND ?",
+            [first.isoformat(), last.isoformat()],
+        )
+        if with_ids:
+            return [(row[0], record(row, 1)) for row in cursor]
+        return [record(row) for row in cursor]
 
     def _records_by_ids(self, table: str, columns: str, record: Callable[[tuple, int], tuple],
                         ids: Iterable[str | int]) -> list[tuple]:
@@ -660,13 +646,6 @@ class Store:
 
     def newest_rating_id(self) -> int:
         return self.db.execute("SELECT COALESCE(MAX(id), 0) FROM ratings").fetchone()[0]
-
-    def ratings_by_ids(self, rating_ids: Iterable[int]) -> list[tuple[int, Rating]]:
-        found: list[tuple[int, Rating]] = []
-        for chunk in _chunks(list(rating_ids)):
-            rows = self._query(f"SELECT * FROM ratings WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-            found += [(row["id"], self.rating_from_row(row)) for row in rows]
-        return found
 
     # --- dossiers -------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import copy
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -89,11 +89,31 @@ class QueueService:
         """For collaborators that commit changes of their own (the alert rules): tell the listeners."""
         self._notify(changes)
 
-    def _notify(self, changes: list[Change]) -> None:
-        """Tell listeners; inside a caller's transaction (a batch), only once it commits."""
-        if self.store.after_commit(lambda: self._fire(changes)):
+    def _notify(self, changes: list[Change] | Callable[[], list[Change]], queue_fields: Iterable[str] = ()) -> None:
+        """Tell listeners of committed changes: at once outside a transaction, after the commit
+        inside a caller's (a batch of MQTT messages). `changes` may be a function making them,
+        so that the views in them are read once committed, outside the write lock. Each field in
+        `queue_fields` gets a `queue` change with its line's state read after the commit, once
+        per transaction: a batch of fifty tickets reads each line once, not fifty times."""
+        make = changes if callable(changes) else (lambda: changes)
+        scratch = self.store.transaction_scratch()
+        if scratch is None:
+            self._fire(make() + [Change("queue", self.queue_state(f)) for f in sorted(set(queue_fields))])
             return
-        self._fire(changes)
+        self.store.after_commit(lambda: self._fire(make()))
+        if queue_fields:
+            # Each change registers the same flush, so that a message of the batch that is rolled
+            # back (its callbacks dropped) cannot take the others' queue changes with it; the
+            # first flush after the commit sends them all, the later ones find nothing left.
+            pending = scratch.setdefault("queue_fields", set())
+            pending.update(queue_fields)
+            self.store.after_commit(lambda: self._fire_queues(pending))
+
+    def _fire_queues(self, pending: set[str]) -> None:
+        fields = sorted(pending)
+        pending.clear()
+        if fields:
+            self._fire([Change("queue", self.queue_state(field_id)) for field_id in fields])
 
     def _fire(self, changes: list[Change]) -> None:
         with self._listeners_lock:
@@ -121,6 +141,25 @@ class QueueService:
         idempotency_key: str | None = None,
     ) -> tuple[dict, bool]:
         """Issue a ticket; returns its view and whether it is new (False for a repeated key)."""
+        ticket, created = self.issue(
+            field_id, priority, lang,
+            device_id=device_id, idempotency_scope=idempotency_scope, idempotency_key=idempotency_key,
+        )
+        return self.ticket_view(ticket), created
+
+    def issue(
+        self,
+        field_id: str,
+        priority: str | None = None,
+        lang: str = "vi",
+        *,
+        device_id: str | None = None,
+        idempotency_scope: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Ticket, bool]:
+        """Issue a ticket; returns it and whether it is new (False for a repeated key). Its view
+        (people ahead, estimated wait) is left to the caller: inside a batch it is best read
+        after the commit, outside the write lock."""
         if lang not in ("vi", "en"):
             raise InvalidInput("bad_lang", "Ngôn ngữ phải là vi hoặc en / lang must be vi or en")
         repeated = None
@@ -138,7 +177,7 @@ class QueueService:
                         )
                     repeated = ticket
             if repeated is not None:
-                return self.ticket_view(repeated), False
+                return repeated, False
             day = local_day(now, self.config.tz)
             highest = self.store.highest_number(day, field_id)
             # Numbers are consecutive from 1 each day, so the highest is also the count issued.
@@ -150,11 +189,11 @@ class QueueService:
             if idempotency_key is not None and idempotency_scope is not None:
                 self.store.remember_idempotent(idempotency_scope, idempotency_key, ticket.id, now)
             self._history(now, "ticket_issued", ticket.id, ticket, device_id)
-        # Built after the commit: the write lock is held only for the numbering itself.
-        view = self.ticket_view(ticket)
         if self._listeners:
-            self._notify([Change("ticket_issued", view), Change("queue", self.queue_state(ticket.field_id))])
-        return view, True
+            issued = {"id": ticket.id, "code": ticket.code, "field": ticket.field_id, "priority": ticket.priority,
+                      "issued_at": ticket.issued_at.isoformat()}
+            self._notify([Change("ticket_issued", issued)], queue_fields=[ticket.field_id])
+        return ticket, True
 
     def get_ticket(self, ticket_id: str) -> Ticket:
         ticket = self.store.get_ticket(ticket_id)
@@ -195,7 +234,8 @@ class QueueService:
     def _estimate(self, field_id: str, ahead: int, day: date) -> int:
         field = self.config.field(field_id)
         assert field is not None
-        average = ticket_rules.average_service_s(self.store.recent_finished(day, field_id), field.avg_service_min * 60)
+        served = self.store.recent_service_times(day, field_id, ticket_rules.RECENT_FINISHED)
+        average = ticket_rules.mean_service_s(served, field.avg_service_min * 60)
         serving = self.config.counters_serving(field_id)
         open_counters = self.store.count_open_counters([c.id for c in serving]) or len(serving)
         return ticket_rules.estimate_wait_s(ahead, open_counters, average)
@@ -269,10 +309,12 @@ class QueueService:
                 self._history(now, _ticket_event_kind(action, ticket), ticket.id, ticket, outcome.counter.clerk_id)
             self.store.save_counter_state(outcome.counter, now)
             self._history(now, f"counter_{action}", counter_id, outcome.counter, outcome.counter.clerk_id)
-            view = self.counter_view(counter_id, outcome.counter)
-            view["action"] = str(action)
-            view["tickets"] = [self.ticket_view(ticket) for ticket in outcome.tickets]
-            fields = {ticket.field_id for ticket in outcome.tickets} | {ticket.issued_field_id for ticket in outcome.tickets}
+        # Views are read once committed: the write lock is held for the action alone (every
+        # clerk, kiosk and terminal waits on it).
+        view = self.counter_view(counter_id, outcome.counter)
+        view["action"] = str(action)
+        view["tickets"] = [self.ticket_view(ticket) for ticket in outcome.tickets]
+        fields = {ticket.field_id for ticket in outcome.tickets} | {ticket.issued_field_id for ticket in outcome.tickets}
         changes = [Change("counter", view)]
         if outcome.announce is not None:
             changes.append(Change("call", {
@@ -283,8 +325,7 @@ class QueueService:
                 "at": now.isoformat(),
                 "repeat": outcome.repeat,
             }))
-        changes += [Change("queue", self.queue_state(field_id)) for field_id in sorted(fields)]
-        self._notify(changes)
+        self._notify(changes, queue_fields=fields)
         return view
 
     # --- ratings --------------------------------------------------------------------------------
@@ -329,10 +370,15 @@ class QueueService:
                 self.store.save_counter_state(new_state, now)
             self._history(now, "rating_recorded", str(rating_id), rating, device_id)
             view = _rating_view(rating_id, rating)
-            changes = [Change("rating", view)]
-            if new_state != state:  # the counter leaves "rating" once its ticket is rated
-                changes.append(Change("counter", self.counter_view(counter_id, new_state)))
-        self._notify(changes)
+
+            def changes() -> list[Change]:
+                made = [Change("rating", view)]
+                if new_state != state:  # the counter leaves "rating" once its ticket is rated
+                    made.append(Change("counter", self.counter_view(counter_id, new_state)))
+                return made
+
+            # Inside the batch that holds the write lock: the counter's view is read after the commit.
+            self._notify(changes)
         return view, True
 
     # --- devices --------------------------------------------------------------------------------

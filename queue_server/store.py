@@ -300,6 +300,7 @@ class Store:
                 yield db
                 return
             self._local.after_commit = []
+            self._local.scratch = {}
             db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -340,6 +341,13 @@ class Store:
             raise
         else:
             conn.execute("RELEASE motcua_item")
+
+    def transaction_scratch(self) -> dict | None:
+        """A dict that lives as long as the current write transaction (None outside one): for
+        what one commit should do once, however many changes of a batch asked for it."""
+        if not self.db.conn.in_transaction:
+            return None
+        return self._local.scratch
 
     def after_commit(self, callback: Callable[[], None]) -> bool:
         """Run `callback` after the current transaction commits; False (not queued) outside one."""
@@ -475,13 +483,17 @@ class Store:
             [ticket.service_day.isoformat(), ticket.field_id, ticket.id, _iso(ticket.queued_at), ticket.number, ticket.id],
         ).fetchone()[0]
 
-    def recent_finished(self, day: date, field_id: str, limit: int = 20) -> list[Ticket]:
+    def recent_service_times(self, day: date, field_id: str, limit: int) -> list[tuple[datetime | None, datetime | None]]:
+        """(started_at, finished_at) of a line's latest finished tickets, newest first: what the
+        wait estimate needs (domain.tickets.mean_service_s), without reading whole tickets."""
         cursor = self.db.conn.execute(
-            f"SELECT {TICKET_SELECT} FROM tickets WHERE service_day = ? AND field_id = ? AND status = 'finished' "
+            "SELECT started_at, finished_at FROM tickets WHERE service_day = ? AND field_id = ? AND status = 'finished' "
             "ORDER BY finished_at DESC LIMIT ?",
             [day.isoformat(), field_id, limit],
         )
-        return [_ticket_from_tuple(row) for row in cursor]
+        parse_time = datetime.fromisoformat
+        return [(started_at and parse_time(started_at), finished_at and parse_time(finished_at))
+                for started_at, finished_at in cursor]
 
     def tickets_between(self, first: date, last: date) -> list[Ticket]:
         """Every ticket of the period."""

@@ -78,6 +78,36 @@ def test_listeners_hear_calls_after_commit(service, clock):
     assert [(c["ticket"], c["counter_number"], c["repeat"]) for c in calls] == [("A001", 1, False), ("A001", 1, True)]
 
 
+def test_a_batch_tells_listeners_after_its_commit_and_reads_each_line_once(service):
+    """Inside one write transaction (an MQTT batch) nothing is heard before the commit; then each
+    changed line gets one `queue` change with its committed state, however many tickets joined it,
+    and a message of the batch that is rolled back takes no one else's change with it."""
+    heard = []
+    service.subscribe(heard.append)
+    with service.store.write():
+        with pytest.raises(DomainError), service.store.savepoint():
+            service.issue("ho-tich")
+            raise Conflict("test", "this message of the batch fails after its change was noted")
+        for _ in range(3):
+            service.issue("dat-dai")
+        service.issue("ho-tich", "elderly")
+        assert heard == []
+    assert [c.kind for c in heard].count("ticket_issued") == 4
+    queues = {c.data["field"]: c.data for c in heard if c.kind == "queue"}
+    assert [c.kind for c in heard].count("queue") == len(queues) == 2
+    assert (queues["dat-dai"]["waiting"], queues["ho-tich"]["waiting"], queues["ho-tich"]["priority_waiting"]) == (3, 1, 1)
+
+
+def test_a_clerk_action_outside_a_batch_is_heard_at_once_with_its_line(service):
+    heard = []
+    service.issue_ticket("dat-dai")
+    service.issue_ticket("dat-dai")
+    service.subscribe(heard.append)
+    service.counter_action("quay-1", Action.NEXT, clerk_id="an")
+    assert [c.kind for c in heard] == ["counter", "call", "queue"]
+    assert heard[0].data["ticket"] == "A001" and heard[2].data["waiting"] == 1
+
+
 def test_a_failed_action_changes_nothing(service):
     with pytest.raises(DomainError):
         service.counter_action("quay-1", Action.NEXT)

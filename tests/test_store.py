@@ -109,6 +109,29 @@ def test_people_ahead_in_sql_equals_the_domain_rule(service, clock):
     assert sorted(people_ahead(ticket, waiting) for ticket in waiting if ticket.field_id == "dat-dai") == list(range(5))
 
 
+def test_recent_service_times_give_the_estimate_the_domain_rule_gives(service, clock):
+    """The estimate reads only (started_at, finished_at) of a line's latest finished tickets; the
+    average over them equals domain.tickets.average_service_s over the whole tickets."""
+    from queue_server.domain.counters import Action
+    from queue_server.domain.tickets import RECENT_FINISHED, average_service_s, mean_service_s
+
+    for _ in range(RECENT_FINISHED + 5):
+        service.issue_ticket("dat-dai")
+    service.issue_ticket("ho-tich")
+    for minutes in range(1, RECENT_FINISHED + 6):
+        service.counter_action("quay-1", Action.NEXT, clerk_id="an")
+        clock.advance(minutes=minutes)  # each service a minute longer than the one before
+        service.counter_action("quay-1", Action.FINISH)
+    day = service.today()
+    served = service.store.recent_service_times(day, "dat-dai", RECENT_FINISHED)
+    assert len(served) == RECENT_FINISHED
+    assert [round((finished - started).total_seconds()) for started, finished in served] == \
+        [60 * minutes for minutes in range(RECENT_FINISHED + 5, 5, -1)]  # newest first, the oldest five left out
+    finished = [ticket for ticket in service.store.tickets_between(day, day) if ticket.field_id == "dat-dai"]
+    assert mean_service_s(served, 600) == average_service_s(finished, 600) == 60 * (6 + RECENT_FINISHED + 5) / 2
+    assert service.store.recent_service_times(day, "ho-tich", RECENT_FINISHED) == []
+
+
 def test_lean_records_by_id_are_the_figures_view_of_the_same_rows(service, clock):
     """Today's figures keep tickets and ratings as TicketRecord / RatingRecord tuples read by id:
     each equals the record made from the full Ticket / Rating, unknown ids are left out, and more

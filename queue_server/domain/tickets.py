@@ -263,10 +263,21 @@ def estimate_wait_s(people_ahead: int, open_counters: int, avg_service_s: float)
     return int(round(people_ahead * avg_service_s / max(1, open_counters)))
 
 
-def average_service_s(finished: list[Ticket], fallback_s: float, recent: int = 20) -> float:
+RECENT_FINISHED = 20  # how many of a line's latest finished tickets the estimate averages
+
+
+def average_service_s(finished: list[Ticket], fallback_s: float, recent: int = RECENT_FINISHED) -> float:
     """Mean service time of the most recent finished tickets, or the configured figure."""
-    times = [t.service_s() for t in sorted(finished, key=lambda t: t.finished_at or t.issued_at)[-recent:]]
-    times = [s for s in times if s is not None and s > 0]
+    latest = sorted(finished, key=lambda t: t.finished_at or t.issued_at)[-recent:]
+    return mean_service_s([(t.started_at, t.finished_at) for t in latest], fallback_s)
+
+
+def mean_service_s(served: Iterable[tuple[datetime | None, datetime | None]], fallback_s: float) -> float:
+    """Mean of the positive service times among (started_at, finished_at) pairs, or the configured
+    figure: the estimate's rule on plain instants, which the store reads without whole tickets
+    (the estimate is made for every ticket issued and every queue state sent)."""
+    times = [s for s in (service_seconds(started_at, finished_at) for started_at, finished_at in served)
+             if s is not None and s > 0]
     return sum(times) / len(times) if times else fallback_s
 
 

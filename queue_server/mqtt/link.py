@@ -33,6 +33,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ..alerts_runner import active_alert_views
 from ..domain.counters import Action
 from ..domain.errors import DomainError, NotFound
+from ..domain.tickets import Ticket
 from ..service import Change, QueueService
 from ..store import StorageFull, is_storage_full
 from . import contract
@@ -368,7 +369,7 @@ class ServerLink:
         assert isinstance(message, contract.TicketRequest) and inbound.device_id is not None
         device = inbound.device_id
         try:
-            view, _created = self.service.issue_ticket(
+            ticket, _created = self.service.issue(
                 message.field, message.priority, message.lang or "vi",
                 device_id=device, idempotency_scope=f"device:{device}", idempotency_key=message.transaction,
             )
@@ -377,6 +378,12 @@ class ServerLink:
             self._publish(contract.topic_ticket_response(self.site, device),
                           contract.TicketResponse(transaction=message.transaction, status="error", error=error))
             raise
+        # Answered once the ticket is committed (a kiosk never shows a ticket that could vanish),
+        # with the people ahead and the estimate read then, outside the batch's write lock.
+        self.service.store.after_commit(lambda: self._answer_ticket(device, message.transaction, ticket))
+
+    def _answer_ticket(self, device: str, transaction: str, ticket: Ticket) -> None:
+        view = self.service.ticket_view(ticket)
         public_url = self.service.config.server.public_url
         data = contract.TicketData(
             ticket_id=view["id"], code=view["code"], field=view["field"], priority=view["priority"],
@@ -384,9 +391,8 @@ class ServerLink:
             issued_at=view["issued_at"],
             url=(public_url.rstrip("/") + view["url"]) if public_url else view["url"],
         )
-        response = contract.TicketResponse(transaction=message.transaction, status="ok", data=data)
-        # Answered once the ticket is committed: a kiosk never shows a ticket that could vanish.
-        self.service.store.after_commit(lambda: self._publish(contract.topic_ticket_response(self.site, device), response))
+        response = contract.TicketResponse(transaction=transaction, status="ok", data=data)
+        self._publish(contract.topic_ticket_response(self.site, device), response)
 
     def _handle_printer(self, inbound: contract.Inbound, now: datetime) -> None:
         message = inbound.message

@@ -103,6 +103,13 @@ def test_estimated_wait():
     assert t.estimate_wait_s(0, 3, 600) == 0
 
 
+def test_mean_service_ignores_unfinished_and_empty_services():
+    start = MONDAY_9AM
+    assert t.mean_service_s([], 600) == 600
+    assert t.mean_service_s([(start, None), (None, start), (start, start)], 600) == 600  # nothing to average
+    assert t.mean_service_s([(start, start + timedelta(minutes=4)), (start, start), (start, start + timedelta(minutes=8))], 600) == 360
+
+
 def test_average_service_uses_recent_finished_or_fallback():
     config = make_config()
     field = config.field("dat-dai")

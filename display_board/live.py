@@ -35,6 +35,7 @@ TODAY_MIN_INTERVAL_S = 1.0
 DAY_CHECK_S = 30.0  # how soon after local midnight boards get the new day's (empty) state
 CLIENT_QUEUE_SIZE = 1000
 CLIENT_QUEUE_BYTES = 1 << 20  # a board this far behind (besides what its connection holds) is dropped
+WRITE_BYTES = 64 * 1024  # at most about this much of a board's queued events goes out in one write
 LAST_CALLS = 8
 # Changes after which today's figures may differ.
 TODAY_KINDS = frozenset({"ticket_issued", "counter", "call", "rating", "dossier"})
@@ -148,12 +149,28 @@ class BoardClient:
         self.end()
         return False
 
-    def take(self, timeout: float) -> bytes:
-        """The next event (END_OF_STREAM once dropped); raises queue.Empty after `timeout` seconds."""
-        event = self.events.get(timeout=timeout)
+    def take_ready(self, timeout: float, max_bytes: int = WRITE_BYTES) -> tuple[bytes, bool]:
+        """The next event and every one already queued behind it (up to about `max_bytes`), as one
+        write, and whether the stream ends after them (the board was dropped). Under a burst a
+        board's thread wakes and writes once for many events, not once per event. Raises
+        queue.Empty after `timeout` seconds with nothing queued."""
+        first = self.events.get(timeout=timeout)
+        if first == END_OF_STREAM:
+            return b"", True
+        events, size, ended = [first], len(first), False
+        while size < max_bytes:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if event == END_OF_STREAM:
+                ended = True
+                break
+            events.append(event)
+            size += len(event)
         with self._lock:
-            self.queued_bytes -= len(event)
-        return event
+            self.queued_bytes -= size
+        return b"".join(events), ended
 
     def end(self) -> None:
         """Drop the board: what it has not taken is freed now, and its stream ends at its next take."""
@@ -313,13 +330,14 @@ def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int) -> Iterator[byte
         yield f"retry: {retry_ms}\n".encode() + format_event("snapshot", snapshot(hub.service))
         while not client.dropped:
             try:
-                event = client.take(timeout=heartbeat_s)
+                events, ended = client.take_ready(timeout=heartbeat_s)
             except queue.Empty:
                 yield b": heartbeat\n\n"  # keeps proxies open and finds departed boards
                 continue
-            if event == END_OF_STREAM:
+            if events:
+                yield events
+            if ended:
                 break
-            yield event
     finally:
         hub.detach(client)
 

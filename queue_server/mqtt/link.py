@@ -57,6 +57,9 @@ KEYPAD_ACTIONS = {
 PUBLISH_WAIT_S = 5.0
 LAST_SEEN_FLUSH_S = 2.0
 TODAY_MIN_INTERVAL_S = 1.0
+# A line's state/queue goes to every kiosk: at most this often per field, its last change always
+# sent. Under a burst of tickets it is sent a few times a second, not once per ticket and call.
+QUEUE_MIN_INTERVAL_S = 0.25
 TODAY_COST_FACTOR = 10
 INGEST_BATCH_MAX = 500
 # A batch that did not commit (the disk full…) is tried again after this, doubling up to the
@@ -88,6 +91,35 @@ class _Pending:
 
     def __bool__(self) -> bool:
         return self.config or self.today or bool(self.counters) or bool(self.fields) or self.alerts
+
+
+class Pacer:
+    """Keys let through at most once per `interval_s` each; a key changed sooner is held, never
+    dropped, and let through once its interval has passed (the last change always goes out)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.held: set[str] = set()
+        self._passed_at: dict[str, float] = {}
+
+    def due(self, changed: set[str], now: float) -> set[str]:
+        """Of `changed` and the held keys, those to let through now (the rest are held)."""
+        wanted = changed | self.held
+        ready = {key for key in wanted if now - self._passed_at.get(key, -math.inf) >= self.interval_s}
+        self._passed_at.update(dict.fromkeys(ready, now))
+        self.held = wanted - ready
+        return ready
+
+    def release(self) -> set[str]:
+        """Every held key, at once (shutting down)."""
+        held, self.held = self.held, set()
+        return held
+
+    def wait_s(self, now: float) -> float | None:
+        """How long until the first held key is due; None when nothing is held."""
+        if not self.held:
+            return None
+        return max(0.0, min(self._passed_at[key] for key in self.held) + self.interval_s - now)
 
 
 class ServerLink:
@@ -131,6 +163,7 @@ class ServerLink:
         self._subscribed = threading.Event()
         self._pending = _Pending()
         self._pending_changed = threading.Condition()
+        self._queue_pacer = Pacer(QUEUE_MIN_INTERVAL_S)  # state/queue per field, under the same condition
         self._worker: threading.Thread | None = None
         self._unsubscribe_service: Callable[[], None] | None = None
         self.client.manual_ack_set(True)
@@ -230,7 +263,8 @@ class ServerLink:
         """Until the worker has nothing left to publish (tests, orderly shutdown)."""
         with self._pending_changed:
             return self._pending_changed.wait_for(
-                lambda: not self._pending and not self._busy and not self._today_deferred, timeout
+                lambda: not self._pending and not self._busy and not self._today_deferred and not self._queue_pacer.held,
+                timeout,
             )
 
     # --- paho callbacks (network thread) ------------------------------------------------------------
@@ -490,9 +524,16 @@ class ServerLink:
                 timeout = LAST_SEEN_FLUSH_S
                 if self._today_deferred:
                     timeout = max(0.0, self._today_interval() - (time.monotonic() - self._today_published_at))
+                queue_wait_s = self._queue_pacer.wait_s(time.monotonic())
+                if queue_wait_s is not None:
+                    timeout = min(timeout, queue_wait_s)
                 self._pending_changed.wait_for(self._worth_waking, timeout)
                 pending, self._pending = self._pending, _Pending()
                 stopping = self._worker_stop
+                if stopping:
+                    pending.fields |= self._queue_pacer.release()
+                else:
+                    pending.fields = self._queue_pacer.due(pending.fields, time.monotonic())
                 # Today's figures are the costly part: published at most once per interval,
                 # so a burst of presses is not slowed by recomputing them after each one.
                 pending.today |= self._today_deferred

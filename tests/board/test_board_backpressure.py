@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import queue
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ import tracemalloc
 import pytest
 
 from display_board import live
-from display_board.live import END_OF_STREAM, BoardClient
+from display_board.live import END_OF_STREAM, BoardClient, format_event
 from queue_server.domain.counters import Action
 from queue_server.server import OUTBUF_HIGH_WATERMARK, waitress_options
 
@@ -99,11 +100,27 @@ def test_a_board_client_is_bounded_in_bytes_and_freed_when_dropped(monkeypatch) 
     client = BoardClient()
     event = b"x" * 3000
     assert all(client.offer(event) for _ in range(3)) and client.queued_bytes == 9000
-    assert client.take(timeout=0) == event and client.queued_bytes == 6000
+    assert client.take_ready(timeout=0, max_bytes=3000) == (event, False) and client.queued_bytes == 6000
     assert client.offer(event) and not client.offer(event)  # 12,000 bytes would be queued: dropped
     assert client.dropped and client.queued_bytes == 0
-    assert client.take(timeout=0) == END_OF_STREAM  # what it had not taken is gone; the stream ends
+    assert client.take_ready(timeout=0) == (b"", True)  # what it had not taken is gone; the stream ends
     assert not client.offer(b"more") and client.events.empty()
+
+
+def test_a_board_takes_what_is_queued_in_one_write_and_ends_after_it_when_dropped() -> None:
+    client = BoardClient()
+    events = [format_event("queue", {"field": "dat-dai", "waiting": n}) for n in range(5)]
+    for event in events:
+        assert client.offer(event)
+    assert client.take_ready(timeout=0, max_bytes=2 * len(events[0])) == (events[0] + events[1], False)
+    assert client.take_ready(timeout=0) == (b"".join(events[2:]), False) and client.queued_bytes == 0
+    with pytest.raises(queue.Empty):
+        client.take_ready(timeout=0)
+    client.offer(events[0])
+    with client._lock:  # as the hub's end() does, but with one event left before the end
+        client.dropped = True
+        client.events.put_nowait(END_OF_STREAM)
+    assert client.take_ready(timeout=0) == (events[0], True)
 
 
 def test_waitress_is_told_to_hold_little_per_connection(server) -> None:

@@ -206,3 +206,18 @@ def test_stop_publishes_stopped(app: Server, mosquitto: MosquittoBroker,
     watcher = connected(clients, mosquitto, "watcher", inbox=inbox)
     subscribe_and_wait(watcher, [(contract.topic_server_status(SITE), 1)], timeout=WAIT_S)
     inbox.wait_for_payloads(b"stopped")
+
+
+def test_a_burst_of_tickets_reaches_the_kiosks_as_a_few_queue_states_ending_with_the_last(
+        app: Server, device, link: ServerLink) -> None:
+    client, inbox = device
+    topic = contract.topic_queue_state(SITE, "dat-dai")
+    latest(inbox, topic, lambda state: state["waiting"] == 0)
+    before = sum(1 for m in inbox.messages if m.topic == topic)
+    for _ in range(40):
+        app.service.issue_ticket("dat-dai")
+    assert latest(inbox, topic, lambda state: state["waiting"] == 40)["waiting"] == 40
+    assert link.wait_idle()
+    sent = [json.loads(m.payload)["waiting"] for m in inbox.messages if m.topic == topic][before:]
+    # At most one per QUEUE_MIN_INTERVAL_S (0.25 s) however fast the tickets come, the last one final.
+    assert len(sent) <= 10 and sent[-1] == 40 and sent == sorted(sent)

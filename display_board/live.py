@@ -265,8 +265,9 @@ class BoardHub:
             self._add_press(change.data)
         if change.kind in TODAY_KINDS:
             with self._cond:
-                self._today_dirty = True
-                self._cond.notify_all()
+                if not self._today_dirty:  # the figures thread is woken once per round, not per change
+                    self._today_dirty = True
+                    self._cond.notify_all()
 
     def _add_press(self, rating: dict) -> None:
         with self._cond:

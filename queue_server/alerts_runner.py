@@ -83,8 +83,11 @@ class AlertRunner:
     def _on_change(self, change: Change) -> None:
         if change.kind in TRIGGER_KINDS:
             with self._wake:
-                self._dirty = True
-                self._wake.notify_all()
+                # Woken once when there is news, not again for every change after it: under a
+                # stream of changes the thread would wake each time only to wait for its turn.
+                if not self._dirty:
+                    self._dirty = True
+                    self._wake.notify_all()
 
     def _run(self) -> None:
         last_started = -math.inf

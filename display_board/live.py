@@ -78,9 +78,13 @@ def call_payload(svc: QueueService, data: dict, ticket: Ticket | None = None) ->
     new announcement even within the same clock tick, and the same call seen in a snapshot and
     in the live stream is recognised as one.
     """
-    ticket = ticket or svc.store.get_ticket(data["ticket_id"])
-    call_count = ticket.call_count if ticket else 0
-    return {**data, "id": f"{data['ticket_id']}#{call_count}", "field": ticket.field_id if ticket else None}
+    data = dict(data)
+    if ticket is None and "call_count" in data:  # a live call names them (QueueService.counter_action)
+        call_count, field_id = data.pop("call_count"), data["field"]
+    else:
+        ticket = ticket or svc.store.get_ticket(data["ticket_id"])
+        call_count, field_id = (ticket.call_count, ticket.field_id) if ticket else (0, None)
+    return {**data, "id": f"{data['ticket_id']}#{call_count}", "field": field_id}
 
 
 def last_calls(svc: QueueService, limit: int = LAST_CALLS) -> list[dict]:

@@ -324,6 +324,9 @@ class QueueService:
                 "counter_number": view["number"],
                 "at": now.isoformat(),
                 "repeat": outcome.repeat,
+                # What boards and announcers show of the call, known here: no listener reads it back.
+                "field": outcome.announce.field_id,
+                "call_count": outcome.announce.call_count,
             }))
         self._notify(changes, queue_fields=fields)
         return view

@@ -76,6 +76,8 @@ def test_listeners_hear_calls_after_commit(service, clock):
     service.counter_action("quay-1", Action.RECALL)
     calls = [change.data for change in heard if change.kind == "call"]
     assert [(c["ticket"], c["counter_number"], c["repeat"]) for c in calls] == [("A001", 1, False), ("A001", 1, True)]
+    # Boards and announcers need the field and which call of the ticket this is: carried, not read back.
+    assert [(c["field"], c["call_count"]) for c in calls] == [("dat-dai", 1), ("dat-dai", 2)]
 
 
 def test_a_batch_tells_listeners_after_its_commit_and_reads_each_line_once(service):

@@ -476,10 +476,9 @@ class ServerLink:
             self._mark(today=True, fields={change.data["field"]})
         elif change.kind == "call":
             data = change.data
-            ticket = self.service.store.get_ticket(data["ticket_id"]) if data.get("ticket_id") else None
             event = contract.CallEvent(
                 ticket=data["ticket"], counter=data["counter"], at=data["at"], repeat=bool(data["repeat"]),
-                field=ticket.field_id if ticket else None,
+                field=data.get("field"),
                 call_id=f"{data['ticket_id']}@{data['at']}"[:64] if data.get("ticket_id") else None,
             )
             self._publish(contract.topic_call(self.site), event)

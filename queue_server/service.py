@@ -95,6 +95,8 @@ class QueueService:
         so that the views in them are read once committed, outside the write lock. Each field in
         `queue_fields` gets a `queue` change with its line's state read after the commit, once
         per transaction: a batch of fifty tickets reads each line once, not fifty times."""
+        if not self._listeners:
+            return  # nobody to tell: no view or line state is read for nothing
         make = changes if callable(changes) else (lambda: changes)
         scratch = self.store.transaction_scratch()
         if scratch is None:
@@ -189,10 +191,9 @@ class QueueService:
             if idempotency_key is not None and idempotency_scope is not None:
                 self.store.remember_idempotent(idempotency_scope, idempotency_key, ticket.id, now)
             self._history(now, "ticket_issued", ticket.id, ticket, device_id)
-        if self._listeners:
-            issued = {"id": ticket.id, "code": ticket.code, "field": ticket.field_id, "priority": ticket.priority,
-                      "issued_at": ticket.issued_at.isoformat()}
-            self._notify([Change("ticket_issued", issued)], queue_fields=[ticket.field_id])
+        issued = {"id": ticket.id, "code": ticket.code, "field": ticket.field_id, "priority": ticket.priority,
+                  "issued_at": ticket.issued_at.isoformat()}
+        self._notify([Change("ticket_issued", issued)], queue_fields=[ticket.field_id])
         return ticket, True
 
     def get_ticket(self, ticket_id: str) -> Ticket:

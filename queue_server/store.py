@@ -491,9 +491,7 @@ class Store:
             "ORDER BY finished_at DESC LIMIT ?",
             [day.isoformat(), field_id, limit],
         )
-        parse_time = datetime.fromisoformat
-        return [(started_at and parse_time(started_at), finished_at and parse_time(finished_at))
-                for started_at, finished_at in cursor]
+        return [(_dt(started_at), _dt(finished_at)) for started_at, finished_at in cursor]
 
     def tickets_between(self, first: date, last: date) -> list[Ticket]:
         """Every ticket of the period."""

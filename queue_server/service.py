@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import logging
 import secrets
 import threading
@@ -15,7 +14,7 @@ from .domain import dossiers as dossier_rules
 from .domain import tickets as ticket_rules
 from .domain.counters import Action, CounterState, apply_action
 from .domain.errors import Conflict, DomainError, InvalidInput, NotFound
-from .domain.figures import calendar_of, period_and_days, period_figures
+from .domain.figures import DayFigures, calendar_of, period_and_days, period_figures
 from .domain.history import rebuild
 from .domain.ratings import Rating, judge_press, when_pressed
 from .domain.tickets import Ticket, TicketStatus
@@ -39,20 +38,15 @@ Listener = Callable[[Change], None]
 
 
 @dataclass
-class _DayRecords:
-    """Today's tickets, ratings and open-or-touched dossiers as of history entry `seq`, and the
-    figures computed from them. Kept so that state/today and every board do not reload and
-    recompute a whole (possibly 20,000-ticket) day after each press: only the records named
-    by newer history entries are read again, and the figures are recomputed only when
-    something changed. Every change to a ticket, rating or dossier writes a history entry
-    naming it, whichever process made it, so nothing is missed."""
+class _Today:
+    """Today's figures as of history entry `seq`, kept record by record (domain.figures.DayFigures)
+    so that state/today and every board do not reload and recompute a whole (possibly
+    20,000-ticket) day after each press: only the records named by newer history entries are read
+    again and put in. Every change to a ticket, rating or dossier writes a history entry naming
+    it, whichever process made it, so nothing is missed."""
 
-    day: date
     seq: int
-    tickets: dict[str, tuple]  # by ticket id, in the layout of domain.figures.TicketRecord
-    ratings: dict[int, tuple]  # by rating id, in the layout of domain.figures.RatingRecord
-    dossiers: dict[str, dossier_rules.Dossier]
-    figures: dict | None = None
+    figures: DayFigures
 
 
 class QueueService:
@@ -63,7 +57,7 @@ class QueueService:
         self.calendar = calendar_of(config)
         self._listeners: list[Listener] = []
         self._listeners_lock = threading.Lock()
-        self._today_records: _DayRecords | None = None
+        self._today: _Today | None = None
         self._today_lock = threading.Lock()
 
     # --- plumbing -------------------------------------------------------------------------------
@@ -565,62 +559,49 @@ class QueueService:
             newest_rating_id = self.store.newest_rating_id()
         else:
             with self._today_lock:
-                records = self._refresh_today(today)
-                if records.figures is None:
-                    records.figures, _ = period_and_days(
-                        self.config, today, today,
-                        records.tickets.values(), records.ratings.values(), records.dossiers.values(), with_days=False,
-                    )
-                figures = copy.deepcopy(records.figures)  # callers may change their copy
-                newest_rating_id = max(records.ratings, default=0)
+                day = self._refresh_today(today)
+                figures = day.figures()  # built anew: callers may change their copy
+                newest_rating_id = day.newest_rating_id
         figures["day"] = today.isoformat()
         figures["site"] = self.config.site.id
         figures["generated_at"] = self.now().isoformat()
         return figures, newest_rating_id
 
-    def _refresh_today(self, today: date) -> _DayRecords:
-        """Today's records, brought up to the newest history entry."""
+    def _refresh_today(self, today: date) -> DayFigures:
+        """Today's figures, brought up to the newest history entry."""
         seq = self.store.history_seq()  # read first: anything committed later is caught next time
-        records = self._today_records
-        if records is None or records.day != today:
-            records = self._today_records = _DayRecords(
-                today, seq,
-                dict(self.store.ticket_records_with_ids_between(today, today)),
-                dict(self.store.rating_records_with_ids_between(today, today)),
-                {dossier.code: dossier for dossier in self.store.dossiers_touching(today, today)},
-            )
-            return records
-        if seq == records.seq:
-            return records
+        kept = self._today
+        if kept is None or kept.figures.day != today:
+            day = DayFigures(self.config, today)
+            for ticket_id, ticket in self.store.ticket_records_with_ids_between(today, today):
+                day.put_ticket(ticket_id, ticket)
+            for rating_id, rating in self.store.rating_records_with_ids_between(today, today):
+                day.put_rating(rating_id, rating)
+            for dossier in self.store.dossiers_touching(today, today):
+                day.put_dossier(dossier.code, dossier)
+            self._today = _Today(seq, day)
+            return day
+        day = kept.figures
+        if seq == kept.seq:
+            return day
         ticket_ids, rating_ids, codes = set(), set(), set()
-        for kind, subject in self.store.history_subjects(records.seq, seq):
+        for kind, subject in self.store.history_subjects(kept.seq, seq):
             if kind.startswith("ticket_"):
                 ticket_ids.add(subject)
             elif kind.startswith("rating_"):
                 rating_ids.add(int(subject))
             elif kind.startswith("dossier_"):
                 codes.add(subject)
-        # Records are tuples whose first item is their day (TicketRecord, RatingRecord).
+        # A record of another day is taken out by DayFigures (tickets and ratings), a dossier
+        # that no longer touches today likewise.
         for ticket_id, ticket in self.store.ticket_records_by_ids(ticket_ids):
-            if ticket[0] == today:
-                records.tickets[ticket_id] = ticket
-            else:
-                records.tickets.pop(ticket_id, None)
+            day.put_ticket(ticket_id, ticket)
         for rating_id, rating in self.store.rating_records_by_ids(rating_ids):
-            if rating[0] == today:
-                records.ratings[rating_id] = rating
-            else:
-                records.ratings.pop(rating_id, None)
+            day.put_rating(rating_id, rating)
         for dossier in self.store.dossiers_by_codes(codes):
-            # The same rule as Store.dossiers_touching(today, today).
-            if dossier.received_on <= today and (dossier.returned_on is None or dossier.returned_on >= today):
-                records.dossiers[dossier.code] = dossier
-            else:
-                records.dossiers.pop(dossier.code, None)
-        records.seq = seq
-        if ticket_ids or rating_ids or codes:
-            records.figures = None
-        return records
+            day.put_dossier(dossier.code, dossier)
+        kept.seq = seq
+        return day
 
     def stats_daily(self, first: date, last: date) -> list[dict]:
         """Each day's figures, from lean records read once (as the exports read them)."""

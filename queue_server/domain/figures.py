@@ -11,6 +11,7 @@ whole period and grouping them by day, so that a day's figures are the same as p
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import Counter as Tally
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -34,9 +35,12 @@ def percent(part: int, whole: int) -> float | None:
 
 
 def nearest_rank(values: list[float], pct: float) -> float | None:
-    if not values:
+    return nearest_rank_sorted(sorted(values), pct)
+
+
+def nearest_rank_sorted(ordered: list[float], pct: float) -> float | None:
+    if not ordered:
         return None
-    ordered = sorted(values)
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
 
 
@@ -112,9 +116,14 @@ _TICKET_KIND_CODES = {kind: code for code, kind in enumerate(_TICKET_KINDS)}
 _COUNTED_LEVEL_OF, _FLAG_OF, _UNSATISFIED_TICKET_OF, _UNSATISFIED_CODE_OF = (itemgetter(i) for i in range(4, 8))
 
 
-def _ticket_facts(config: Config, records: Iterable[tuple]) -> list[tuple]:
+def _targets(config: Config) -> dict[str, timedelta]:
+    return {field.id: timedelta(minutes=field.target_wait_min) for field in config.fields}
+
+
+def _ticket_facts(config: Config, records: Iterable[tuple], targets: dict[str, timedelta] | None = None) -> list[tuple]:
     """Each ticket's facts, from TicketRecord-shaped tuples, with each rule applied once per ticket."""
-    targets = {field.id: timedelta(minutes=field.target_wait_min) for field in config.fields}
+    if targets is None:
+        targets = _targets(config)
     finished = TicketStatus.FINISHED
     kind_codes = _TICKET_KIND_CODES
     facts = []
@@ -160,21 +169,64 @@ def _grouped(facts: list[tuple], position: int) -> dict:
 # --- tickets ----------------------------------------------------------------------------------------
 
 
-class _TicketTally:
-    """What a group's ticket figures are made of: tickets per kind, and the waits and service times
-    in the tickets' order. Two tallies add up to the tally of both groups (a period's of its days')."""
+def _us(seconds: float) -> int:
+    """Whole microseconds (what a duration between two stored instants is made of): sums of them
+    are exact, so a mean is the same whatever order its values were added and taken away in."""
+    return round(seconds * 1_000_000)
 
-    __slots__ = ("kinds", "waits", "services")
+
+def _mean_s(total_us: int, count: int) -> float | None:
+    return round(total_us / count / 1_000_000, 1) if count else None
+
+
+class _TicketTally:
+    """What a group's ticket figures are made of: tickets per kind, the waits (sorted when a
+    percentile is read or one is taken away) and their exact sum, the count and exact sum of the
+    service times. Two tallies add up to the tally of both groups (a period's of its days'); one
+    ticket's facts can be put in or taken out (`put`), for a day kept up to date ticket by ticket."""
+
+    __slots__ = ("kinds", "waits", "waits_sorted", "wait_us", "services", "service_us")
 
     def __init__(self, facts: list[tuple] = ()) -> None:
         self.kinds = Tally(map(_KIND_OF, facts))
         self.waits = [wait for wait in map(_WAIT_OF, facts) if wait is not None]
-        self.services = [service for service in map(_SERVICE_OF, facts) if service is not None]
+        self.waits_sorted = False
+        self.wait_us = sum(map(_us, self.waits))
+        services = [service for service in map(_SERVICE_OF, facts) if service is not None]
+        self.services = len(services)
+        self.service_us = sum(map(_us, services))
 
     def add(self, other: _TicketTally) -> None:
         self.kinds.update(other.kinds)
         self.waits += other.waits
+        self.waits_sorted = False
+        self.wait_us += other.wait_us
         self.services += other.services
+        self.service_us += other.service_us
+
+    def sorted_waits(self) -> list[float]:
+        if not self.waits_sorted:
+            self.waits.sort()
+            self.waits_sorted = True
+        return self.waits
+
+    def put(self, fact: tuple, sign: int) -> None:
+        """One ticket's facts in (sign 1) or out again (sign −1: the very facts put in)."""
+        _count(self.kinds, fact[5], sign)
+        wait, service = fact[6], fact[7]
+        if wait is not None:
+            waits = self.sorted_waits()
+            if sign > 0:
+                insort(waits, wait)
+            else:
+                del waits[bisect_left(waits, wait)]
+            self.wait_us += sign * _us(wait)
+        if service is not None:
+            self.services += sign
+            self.service_us += sign * _us(service)
+
+    def empty(self) -> bool:
+        return not self.kinds
 
 
 def ticket_figures(config: Config, tickets: Iterable[Ticket]) -> dict:
@@ -192,7 +244,7 @@ def _ticket_totals(tally: _TicketTally) -> dict:
             priority += count
         if is_within:
             within += count
-    waits, services = tally.waits, tally.services
+    waits = tally.sorted_waits()
     return {
         "issued": issued,
         "priority": priority,
@@ -203,9 +255,9 @@ def _ticket_totals(tally: _TicketTally) -> dict:
         "called": len(waits),
         "within_target": within,
         "within_target_pct": percent(within, len(waits)),
-        "avg_wait_s": round(sum(waits) / len(waits), 1) if waits else None,
-        "p90_wait_s": nearest_rank(waits, 90),
-        "avg_service_s": round(sum(services) / len(services), 1) if services else None,
+        "avg_wait_s": _mean_s(tally.wait_us, len(waits)),
+        "p90_wait_s": nearest_rank_sorted(waits, 90),
+        "avg_service_s": _mean_s(tally.service_us, tally.services),
     }
 
 
@@ -226,6 +278,26 @@ class _RatingTally:
     def add(self, other: _RatingTally) -> None:
         self.counted.update(other.counted)
         self.flags.update(other.flags)
+
+    def put(self, fact: tuple, sign: int) -> None:
+        """One rating's facts in (sign 1) or out again (sign −1)."""
+        level, flag = fact[4], fact[5]
+        if level is not None:
+            _count(self.counted, level, sign)
+        elif flag is not None:
+            _count(self.flags, flag, sign)
+
+    def empty(self) -> bool:
+        return not self.counted and not self.flags
+
+
+def _count(tally: Tally, key: object, sign: int) -> None:
+    """`tally[key] += sign`, the key gone at zero (so that a tally lists only what it holds)."""
+    count = tally[key] + sign
+    if count:
+        tally[key] = count
+    else:
+        del tally[key]
 
 
 def rating_figures(config: Config, ratings: Iterable[Rating]) -> dict:
@@ -446,7 +518,8 @@ BREAKDOWNS = (("by_field", FIELD), ("by_counter", COUNTER), ("by_clerk", CLERK))
 
 class _Tallies:
     """Everything the ticket and rating figures of a period are made of, overall and per field, counter
-    and clerk. A period's tallies are its days' added up, in day order."""
+    and clerk. A period's tallies are its days' added up, in day order; a day kept up to date puts
+    each changed record's facts in and its former facts out (`put_ticket`, `put_rating`)."""
 
     def __init__(self, ticket_facts: list[tuple] = (), rating_facts: list[tuple] = ()) -> None:
         self.tickets = _TicketTally(ticket_facts)
@@ -460,12 +533,16 @@ class _Tallies:
                 for group_id in dict.fromkeys([*tickets_by, *ratings_by])
             }
         self.issued_by_field = Tally(map(_ISSUED_FIELD_OF, ticket_facts))
-        # The clerks who served or were rated (those in the config are listed anyway).
-        self.clerk_ids = {clerk_id for clerk_id in self.groups["by_clerk"] if clerk_id}
-        self.unsatisfied_tickets = set(map(_UNSATISFIED_TICKET_OF, rating_facts))
-        self.unsatisfied_tickets.discard(None)
-        self.unsatisfied_codes = set(map(_UNSATISFIED_CODE_OF, rating_facts))
-        self.unsatisfied_codes.discard(None)
+        # Tallies, not sets, so that a rating taken out leaves the others naming the same ticket.
+        self.unsatisfied_tickets = Tally(map(_UNSATISFIED_TICKET_OF, rating_facts))
+        self.unsatisfied_tickets.pop(None, None)
+        self.unsatisfied_codes = Tally(map(_UNSATISFIED_CODE_OF, rating_facts))
+        self.unsatisfied_codes.pop(None, None)
+
+    @property
+    def clerk_ids(self) -> set[str]:
+        """The clerks who served or were rated (those in the config are listed anyway)."""
+        return {clerk_id for clerk_id in self.groups["by_clerk"] if clerk_id}
 
     def add(self, other: _Tallies) -> None:
         self.tickets.add(other.tickets)
@@ -478,9 +555,94 @@ class _Tallies:
                 mine[group_id][0].add(tickets)
                 mine[group_id][1].add(ratings)
         self.issued_by_field.update(other.issued_by_field)
-        self.clerk_ids |= other.clerk_ids
-        self.unsatisfied_tickets |= other.unsatisfied_tickets
-        self.unsatisfied_codes |= other.unsatisfied_codes
+        self.unsatisfied_tickets.update(other.unsatisfied_tickets)
+        self.unsatisfied_codes.update(other.unsatisfied_codes)
+
+    def _put(self, fact: tuple, sign: int, which: int) -> None:
+        """A ticket's (which 0) or rating's (which 1) facts into or out of every group they are in;
+        a group left with nothing is dropped, as a group with no records is absent from a batch."""
+        for name, position in BREAKDOWNS:
+            groups = self.groups[name]
+            group_id = fact[position]
+            group = groups.get(group_id)
+            if group is None:
+                group = groups[group_id] = (_TicketTally(), _RatingTally())
+            group[which].put(fact, sign)
+            if sign < 0 and group[0].empty() and group[1].empty():
+                del groups[group_id]
+
+    def put_ticket(self, fact: tuple, sign: int) -> None:
+        self.tickets.put(fact, sign)
+        self._put(fact, sign, 0)
+        _count(self.issued_by_field, fact[4], sign)
+
+    def put_rating(self, fact: tuple, sign: int) -> None:
+        self.ratings.put(fact, sign)
+        self._put(fact, sign, 1)
+        for tally, value in ((self.unsatisfied_tickets, fact[6]), (self.unsatisfied_codes, fact[7])):
+            if value is not None:
+                _count(tally, value, sign)
+
+
+class DayFigures:
+    """One day's figures, kept up to date record by record: a changed ticket or rating takes its
+    former facts out of the tallies and puts its new ones in, so that the figures after each press
+    cost the groups' count, not the day's records. The dossiers' facts are recomputed when one of
+    them changed (a day has few changes to them). `figures()` equals `period_and_days` of the same
+    records for that day (tested, also after records changed and left the day)."""
+
+    def __init__(self, config: Config, day: date) -> None:
+        self.config = config
+        self.day = day
+        self._levels = _level_table(config)
+        self._targets = _targets(config)
+        self._calendar = calendar_of(config)
+        self._tallies = _Tallies()
+        self._tickets: dict[str, tuple] = {}  # each ticket's facts as now in the tallies
+        self._ratings: dict[int, tuple] = {}
+        self._dossiers: dict[str, Dossier] = {}
+        self._dossier_facts: _DossierFacts | None = None
+
+    def put_ticket(self, ticket_id: str, record: tuple | None) -> None:
+        """A ticket as now recorded (TicketRecord layout), or None when it is gone; a ticket of
+        another day is taken out."""
+        old = self._tickets.pop(ticket_id, None)
+        if old is not None:
+            self._tallies.put_ticket(old, -1)
+        if record is not None and record[0] == self.day:
+            fact = _ticket_facts(self.config, (record,), self._targets)[0]
+            self._tallies.put_ticket(fact, 1)
+            self._tickets[ticket_id] = fact
+
+    def put_rating(self, rating_id: int, record: tuple | None) -> None:
+        old = self._ratings.pop(rating_id, None)
+        if old is not None:
+            self._tallies.put_rating(old, -1)
+        if record is not None and record[0] == self.day:
+            fact = _rating_facts(self._levels, (record,))[0]
+            self._tallies.put_rating(fact, 1)
+            self._ratings[rating_id] = fact
+
+    def put_dossier(self, code: str, dossier: Dossier | None) -> None:
+        """A dossier as now recorded; kept while it touches the day (the rule of
+        Store.dossiers_touching(day, day): received by then, not returned before)."""
+        self._dossier_facts = None
+        if dossier is not None and dossier.received_on <= self.day and (dossier.returned_on is None or dossier.returned_on >= self.day):
+            self._dossiers[code] = dossier
+        else:
+            self._dossiers.pop(code, None)
+
+    @property
+    def newest_rating_id(self) -> int:
+        return max(self._ratings, default=0)
+
+    def figures(self) -> dict:
+        """Every figure of the day, in a dict of the caller's own."""
+        if self._dossier_facts is None:
+            dossiers = list(self._dossiers.values())
+            outcomes = _outcomes(self._calendar, dossiers, self.day, self.day)
+            self._dossier_facts = _dossier_facts(self._calendar, dossiers, outcomes, self.day, self.day)
+        return _figures(self.config, self._levels, self.day, self.day, self._tallies, self._dossier_facts)
 
 
 def period_figures(

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from .config import Config
 from .domain import alerts as alert_rules
-from .domain.alerts import AlertChanges, AlertCondition, DeviceFact, Facts, RatingFact, alert_key
+from .domain.alerts import AlertChanges, AlertCondition, DeviceFact, Facts, ShareCount, alert_key, share_counts_of_levels, wait_cutoffs
 from .domain.ratings import DEVICE_CLOCK_SLACK
 from .domain.timeutil import from_iso, local_day
 from .service import Change, QueueService
@@ -150,18 +150,16 @@ def gather_facts(service: QueueService, now: datetime) -> Facts:
     config, store = service.config, service.store
     rules = [rule for rule in config.alerts.rules if rule.enabled]
     kinds = {rule.kind for rule in rules}
-    ratings: list[RatingFact] = []
+    shares: dict[int, dict[str, ShareCount]] = {}
     if "unsatisfied_share" in kinds:
-        window_min = max(rule.window_min for rule in rules if rule.kind == "unsatisfied_share")
-        since = now - timedelta(minutes=window_min)
-        satisfied = {level.id: level.satisfied for level in config.rating.levels}
-        # A press is received at most DEVICE_CLOCK_SLACK after it is judged to have happened.
-        first_day = local_day(since - DEVICE_CLOCK_SLACK, config.tz)
-        for row in store.ratings_pressed_since(since, first_day):
-            if row["level"] in satisfied:  # a level since removed from the scale cannot be judged
-                ratings.append(RatingFact(row["counter_id"], row["level"], satisfied[row["level"]],
-                                          row["counted"], row["pressed_at"]))
-    waiting = store.waiting_tickets(local_day(now, config.tz)) if "wait_over_target" in kinds else []
+        for window_min in {rule.window_min for rule in rules if rule.kind == "unsatisfied_share"}:
+            since = now - timedelta(minutes=window_min)
+            # A press is received at most DEVICE_CLOCK_SLACK after it is judged to have happened.
+            first_day = local_day(since - DEVICE_CLOCK_SLACK, config.tz)
+            shares[window_min] = share_counts_of_levels(config, store.counted_ratings_since(since, first_day))
+    lines = {}
+    if "wait_over_target" in kinds:
+        lines = store.waiting_lines(local_day(now, config.tz), wait_cutoffs(config, now))
     devices: list[DeviceFact] = []
     if kinds & {"device_offline", "printer_problem"}:
         devices = [
@@ -173,7 +171,7 @@ def gather_facts(service: QueueService, now: datetime) -> Facts:
             )
             for row in store.list_devices()
         ]
-    return Facts(now=now, ratings=ratings, waiting=waiting, devices=devices)
+    return Facts(now=now, devices=devices, lines=lines, shares=shares)
 
 
 def condition_of(row: dict) -> AlertCondition:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .domain.alerts import AlertCondition
+from .domain.alerts import AlertCondition, WaitingLine
 from .domain.counters import CounterState
 from .domain.dossiers import Channel, Dossier, Pause
 from .domain.history import dossier_from_snapshot, rating_from_snapshot, ticket_from_snapshot
 from .domain.ratings import Rating
-from .domain.tickets import Ticket, TicketStatus
+from .domain.tickets import Ticket, TicketStatus, format_code
 from .domain.timeutil import from_iso, to_utc_iso
 
 BUSY_TIMEOUT_MS = 10_000
@@ -912,18 +912,42 @@ class Store:
 
     # --- alerts ---------------------------------------------------------------------------------
 
-    def ratings_pressed_since(self, since: datetime, first_day: date) -> list[dict]:
-        """Presses (counted or flagged) judged to have happened after `since`. `first_day` is
-        the earliest local day of receipt they can have: the day index keeps the search to
-        the last rows instead of the whole history."""
-        cursor = self.db.conn.execute(
-            "SELECT counter_id, level, counted, pressed_at FROM ratings WHERE day >= ? AND pressed_at > ?",
+    def waiting_lines(self, day: date, cutoffs: dict[str, datetime]) -> dict[str, WaitingLine]:
+        """domain.alerts.waiting_lines of the day's waiting tickets, counted here: per field with
+        a ticket waiting, how many wait, how many were issued before the field's cutoff, and the
+        first issued. A busy line is counted by SQLite, not read ticket by ticket (stored instants
+        are fixed-width UTC text: they compare as the instants do)."""
+        lines = {}
+        rows = self.db.conn.execute(
+            "SELECT field_id, COUNT(*) FROM tickets WHERE service_day = ? AND status = 'waiting' GROUP BY field_id",
+            [day.isoformat()],
+        ).fetchall()
+        for field_id, waiting in rows:
+            cutoff = cutoffs.get(field_id)
+            over = 0
+            if cutoff is not None:
+                over = self.db.conn.execute(
+                    "SELECT COUNT(*) FROM tickets WHERE service_day = ? AND status = 'waiting' AND field_id = ?"
+                    " AND issued_at < ?",
+                    [day.isoformat(), field_id, _iso(cutoff)],
+                ).fetchone()[0]
+            ticket_id, letter, number, issued_at = self.db.conn.execute(
+                "SELECT id, letter, number, issued_at FROM tickets WHERE service_day = ? AND status = 'waiting'"
+                " AND field_id = ? ORDER BY issued_at, number LIMIT 1",
+                [day.isoformat(), field_id],
+            ).fetchone()
+            lines[field_id] = WaitingLine(waiting, over, (ticket_id, format_code(letter, number), from_iso(issued_at)))
+        return lines
+
+    def counted_ratings_since(self, since: datetime, first_day: date) -> list[tuple[str, str, int]]:
+        """(counter, level, how many) of the counted presses judged to have happened after
+        `since`. `first_day` is the earliest local day of receipt they can have: the day index
+        keeps the search to the last rows instead of the whole history."""
+        return self.db.conn.execute(
+            "SELECT counter_id, level, COUNT(*) FROM ratings WHERE day >= ? AND pressed_at > ? AND counted"
+            " GROUP BY counter_id, level",
             [first_day.isoformat(), _iso(since)],
-        )
-        return [
-            {"counter_id": row[0], "level": row[1], "counted": bool(row[2]), "pressed_at": from_iso(row[3])}
-            for row in cursor
-        ]
+        ).fetchall()
 
     @staticmethod
     def _alert_from_row(row: dict) -> dict:

@@ -2,6 +2,7 @@
 and on the periodic pass, raised and cleared alerts stored, and each change told to listeners."""
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -9,8 +10,16 @@ from datetime import timedelta
 import pytest
 
 from queue_server.alerts_runner import AlertRunner, alerts_payload
-from queue_server.domain.alerts import AlertCondition
+from queue_server.domain.alerts import (
+    AlertCondition,
+    RatingFact,
+    share_counts,
+    share_counts_of_levels,
+    wait_cutoffs,
+    waiting_lines,
+)
 from queue_server.domain.counters import Action
+from queue_server.domain.errors import DomainError
 from queue_server.server import Server, build
 from queue_server.service import Change
 
@@ -229,3 +238,46 @@ def test_the_payload_lists_active_critical_first_and_recent_cleared(service, clo
 
     clock.advance(hours=24, seconds=1)  # [alerts].recent_hours later
     assert alerts_payload(service)["recent"] == []
+
+
+def test_the_store_counts_lines_and_shares_as_the_rules_count_the_records(service, clock) -> None:
+    """What a pass reads (SQL counts) equals domain.alerts.waiting_lines / share_counts of the
+    records themselves, on a day with every case: lines of several fields, tickets called,
+    served and transferred, issued just before and after a cutoff, flagged presses, old presses."""
+    rng = random.Random(11)
+    for minute in range(90):
+        clock.advance(seconds=rng.choice([20, 40, 60, 61]))
+        field_id = "ho-tich" if minute in (1, 2, 3) else rng.choice(["dat-dai", "kinh-doanh"])  # Hộ tịch: 5 a day
+        service.issue_ticket(field_id, priority=rng.choice([None, None, "elderly"]))
+        if minute % 4:
+            continue
+        counter_id = rng.choice(["quay-1", "quay-2", "quay-3"])
+        try:
+            service.counter_action(counter_id, Action.NEXT, clerk_id="nguyen-van-an")
+        except DomainError as exc:
+            assert exc.code == "queue_empty"
+            continue
+        if minute % 8 == 0:  # sent to another line, where it waits again with its first issue time
+            service.counter_action(counter_id, Action.TRANSFER, transfer_field="kinh-doanh")
+            continue
+        service.counter_action(counter_id, Action.FINISH)
+        service.record_rating(counter_id, rng.choice(["very_satisfied", "satisfied", "unsatisfied"]))
+        if minute % 3 == 0:
+            service.record_rating(counter_id, "unsatisfied")  # flagged: already rated
+    now, day, store = service.now(), service.today(), service.store
+    over_target = []
+    for offset_min in (0, -7, 13):
+        at = now + timedelta(minutes=offset_min)
+        expected = waiting_lines(service.config, store.waiting_tickets(day), at)
+        assert store.waiting_lines(day, wait_cutoffs(service.config, at)) == expected
+        over_target.append(sum(line.over_target for line in expected.values()))
+    assert len(set(over_target)) == 3 and min(over_target) > 0  # three cutoffs, three different counts
+    satisfied = {level.id: level.satisfied for level in service.config.rating.levels}
+    facts = [RatingFact(r.counter_id, r.level, satisfied[r.level], r.counted, r.pressed_at)
+             for r in store.ratings_between(day, day)]
+    assert any(not fact.counted for fact in facts)
+    for window_min in (5, 30, 240):
+        since = now - timedelta(minutes=window_min)
+        expected_shares = share_counts(facts, since)
+        assert share_counts_of_levels(service.config, store.counted_ratings_since(since, day)) == expected_shares
+    assert expected_shares and any(share.unsatisfied for share in expected_shares.values())

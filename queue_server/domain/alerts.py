@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import NamedTuple
 
 from ..config import AlertRule, Config
 from . import tickets as ticket_rules
@@ -54,12 +55,83 @@ class DeviceFact:
     printer_since: datetime | None = None
 
 
+class WaitingLine(NamedTuple):
+    """A field's waiting line as the wait rule needs it (`waiting_lines`)."""
+
+    waiting: int  # tickets waiting in the line
+    over_target: int  # of them, issued longer ago than the field's target wait
+    oldest: tuple[str, str, datetime] | None  # (ticket id, code, issued at) of the first issued (then lowest number)
+
+
+class ShareCount(NamedTuple):
+    """A counter's counted ratings in a rule's window, and how many of them were unsatisfied."""
+
+    counted: int
+    unsatisfied: int
+
+
 @dataclass(frozen=True)
 class Facts:
+    """A snapshot for the rules. The records (`ratings`, `waiting`) may come summed up instead
+    (`shares` per window in minutes, `lines`): what the store counts in SQL, so that a pass does
+    not read a busy day's whole line and last hour of presses; the rules give the same conditions
+    for either (`waiting_lines` and `share_counts` are the sums, tested against the store's)."""
+
     now: datetime
     ratings: Sequence[RatingFact] = ()
     waiting: Sequence[Ticket] = ()  # today's waiting tickets, every field
     devices: Sequence[DeviceFact] = ()
+    lines: Mapping[str, WaitingLine] | None = None  # by field; a field with nobody waiting may be absent
+    shares: Mapping[int, Mapping[str, ShareCount]] | None = None  # by window_min, then by counter
+
+
+def wait_cutoffs(config: Config, now: datetime) -> dict[str, datetime]:
+    """For each field: a ticket issued before this instant has waited longer than its target."""
+    return {work_field.id: now - timedelta(minutes=work_field.target_wait_min) for work_field in config.fields}
+
+
+def waiting_lines(config: Config, tickets: Sequence[Ticket], now: datetime) -> dict[str, WaitingLine]:
+    """The waiting lines of the fields with a ticket waiting, from the tickets themselves."""
+    cutoffs = wait_cutoffs(config, now)
+    by_field: dict[str, list[Ticket]] = defaultdict(list)
+    for ticket in tickets:
+        if ticket.status is TicketStatus.WAITING:
+            by_field[ticket.field_id].append(ticket)
+    lines = {}
+    for field_id, line in by_field.items():
+        cutoff = cutoffs.get(field_id)
+        oldest = min(line, key=lambda t: (t.issued_at, t.number))
+        lines[field_id] = WaitingLine(
+            len(line), sum(1 for t in line if cutoff is not None and t.issued_at < cutoff),
+            (oldest.id, oldest.code, oldest.issued_at),
+        )
+    return lines
+
+
+def share_counts_of_levels(config: Config, counts: Iterable[tuple[str, str, int]]) -> dict[str, ShareCount]:
+    """The same per counter from (counter, level, how many) counted presses, each level judged
+    on the configured scale (a level since removed from it cannot be judged: left out)."""
+    satisfied = {level.id: level.satisfied for level in config.rating.levels}
+    counted: dict[str, int] = defaultdict(int)
+    unsatisfied: dict[str, int] = defaultdict(int)
+    for counter_id, level, count in counts:
+        if level in satisfied:
+            counted[counter_id] += count
+            if not satisfied[level]:
+                unsatisfied[counter_id] += count
+    return {counter_id: ShareCount(count, unsatisfied[counter_id]) for counter_id, count in counted.items()}
+
+
+def share_counts(ratings: Sequence[RatingFact], since: datetime) -> dict[str, ShareCount]:
+    """Per counter, the counted presses after `since` and the unsatisfied ones among them."""
+    counted: dict[str, int] = defaultdict(int)
+    unsatisfied: dict[str, int] = defaultdict(int)
+    for rating in ratings:
+        if rating.counted and rating.pressed_at > since:
+            counted[rating.counter_id] += 1
+            if not rating.satisfied:
+                unsatisfied[rating.counter_id] += 1
+    return {counter_id: ShareCount(count, unsatisfied[counter_id]) for counter_id, count in counted.items()}
 
 
 @dataclass(frozen=True)
@@ -126,17 +198,14 @@ def _content(condition: AlertCondition) -> tuple:
 def _unsatisfied_share(config: Config, rule: AlertRule, facts: Facts) -> Iterator[AlertCondition]:
     """A counter whose counted ratings of the last `window_min` minutes are at least `share`
     unsatisfied, once there are `min_ratings` of them. Flagged presses are not ratings."""
-    since = facts.now - timedelta(minutes=rule.window_min)
-    by_counter: dict[str, list[RatingFact]] = defaultdict(list)
-    for rating in facts.ratings:
-        if rating.counted and rating.pressed_at > since:
-            by_counter[rating.counter_id].append(rating)
+    if facts.shares is not None:
+        shares = facts.shares.get(rule.window_min, {})
+    else:
+        shares = share_counts(facts.ratings, facts.now - timedelta(minutes=rule.window_min))
     threshold = Fraction(str(rule.share))  # exact: 0.3 of 10 ratings is 3, not 3.0000000000000004
     counter_ids = rule.counters if rule.counters is not None else [c.id for c in config.counters]
     for counter_id in counter_ids:
-        ratings = by_counter.get(counter_id, [])
-        counted = len(ratings)
-        unsatisfied = sum(1 for rating in ratings if not rating.satisfied)
+        counted, unsatisfied = shares.get(counter_id, (0, 0))
         if counted < rule.min_ratings or Fraction(unsatisfied, counted) < threshold:
             continue
         counter = config.counter(counter_id)
@@ -157,33 +226,27 @@ def _wait_over_target(config: Config, rule: AlertRule, facts: Facts) -> Iterator
     """A field whose oldest waiting ticket has waited longer than the field's target: that
     ticket will not be served on time (the on-time figure compares the wait with the target)."""
     field_ids = rule.fields if rule.fields is not None else [f.id for f in config.fields]
-    waiting_by_field: dict[str, list[Ticket]] = defaultdict(list)
-    for ticket in facts.waiting:
-        if ticket.status is TicketStatus.WAITING:
-            waiting_by_field[ticket.field_id].append(ticket)
+    lines = facts.lines if facts.lines is not None else waiting_lines(config, facts.waiting, facts.now)
     for field_id in field_ids:
         work_field = config.field(field_id)
-        if work_field is None:
+        line = lines.get(field_id)
+        if work_field is None or line is None or not line.over_target or line.oldest is None:
             continue
-        target = timedelta(minutes=work_field.target_wait_min)
-        late = [t for t in waiting_by_field.get(field_id, []) if facts.now - t.issued_at > target]
-        if not late:
-            continue
-        oldest = min(late, key=lambda t: (t.issued_at, t.number))
+        oldest_id, oldest_code, oldest_issued_at = line.oldest
         # Rounded up: a wait just past a 15-minute target reads 16, never "15 (target 15)".
-        waited_min = math.ceil((facts.now - oldest.issued_at).total_seconds() / 60)
+        waited_min = math.ceil((facts.now - oldest_issued_at).total_seconds() / 60)
         target_min = work_field.target_wait_min
         name = work_field.name
         yield AlertCondition(
             rule.id, rule.kind, field_id, rule.severity,
-            f"{name.vi}: số {oldest.code} đã chờ {waited_min} phút (mục tiêu {target_min} phút); "
-            f"{len(late)} người chờ quá mục tiêu",
-            f"{name.en}: ticket {oldest.code} has waited {waited_min} min (target {target_min} min); "
-            f"{len(late)} waiting over target",
+            f"{name.vi}: số {oldest_code} đã chờ {waited_min} phút (mục tiêu {target_min} phút); "
+            f"{line.over_target} người chờ quá mục tiêu",
+            f"{name.en}: ticket {oldest_code} has waited {waited_min} min (target {target_min} min); "
+            f"{line.over_target} waiting over target",
             {
-                "field": field_id, "oldest_ticket": oldest.code, "oldest_ticket_id": oldest.id,
-                "waited_min": waited_min, "target_min": target_min, "over_target": len(late),
-                "waiting": len(waiting_by_field[field_id]),
+                "field": field_id, "oldest_ticket": oldest_code, "oldest_ticket_id": oldest_id,
+                "waited_min": waited_min, "target_min": target_min, "over_target": line.over_target,
+                "waiting": line.waiting,
             },
         )
 

@@ -58,6 +58,8 @@ def today_payload(svc: QueueService) -> dict:
 def counter_payload(svc: QueueService, view: dict) -> dict:
     """A counter's view plus what a display shows of its ticket: field and times."""
     payload = {key: value for key, value in view.items() if key not in ("tickets", "action")}
+    if "ticket_field" in view:
+        return payload  # a live change names them already (QueueService._counter_change)
     payload.update(ticket_field=None, ticket_called_at=None, ticket_last_called_at=None, ticket_started_at=None)
     if view.get("ticket_id"):
         ticket = svc.store.get_ticket(view["ticket_id"])

@@ -229,10 +229,17 @@ class QueueService:
     def _estimate(self, field_id: str, ahead: int, day: date) -> int:
         field = self.config.field(field_id)
         assert field is not None
-        served = self.store.recent_service_times(day, field_id, ticket_rules.RECENT_FINISHED)
-        average = ticket_rules.mean_service_s(served, field.avg_service_min * 60)
-        serving = self.config.counters_serving(field_id)
-        open_counters = self.store.count_open_counters([c.id for c in serving]) or len(serving)
+        memo = self.store.committed_memo()
+        key = ("estimate", field_id, day)
+        if memo is not None and key in memo:
+            average, open_counters = memo[key]
+        else:
+            served = self.store.recent_service_times(day, field_id, ticket_rules.RECENT_FINISHED)
+            average = ticket_rules.mean_service_s(served, field.avg_service_min * 60)
+            serving = self.config.counters_serving(field_id)
+            open_counters = self.store.count_open_counters([c.id for c in serving]) or len(serving)
+            if memo is not None:  # the answers and line states after one commit read these once
+                memo[key] = average, open_counters
         return ticket_rules.estimate_wait_s(ahead, open_counters, average)
 
     def queue_state(self, field_id: str) -> dict:
@@ -252,6 +259,22 @@ class QueueService:
     # --- counters -------------------------------------------------------------------------------
 
     def counter_view(self, counter_id: str, state: CounterState | None = None) -> dict:
+        return self._counter_view(counter_id, state)[0]
+
+    def _counter_change(self, counter_id: str, state: CounterState, extra: dict | None = None) -> tuple[dict, Change]:
+        """A counter's view (with `extra`), and its change for listeners: the view plus what
+        displays show of its ticket (field and times), so that no listener reads it back."""
+        view, ticket = self._counter_view(counter_id, state)
+        view.update(extra or {})
+        return view, Change("counter", {
+            **view,
+            "ticket_field": ticket.field_id if ticket else None,
+            "ticket_called_at": ticket.called_at.isoformat() if ticket and ticket.called_at else None,
+            "ticket_last_called_at": ticket.last_called_at.isoformat() if ticket and ticket.last_called_at else None,
+            "ticket_started_at": ticket.started_at.isoformat() if ticket and ticket.started_at else None,
+        })
+
+    def _counter_view(self, counter_id: str, state: CounterState | None = None) -> tuple[dict, Ticket | None]:
         counter = self.config.counter(counter_id)
         if counter is None:
             raise NotFound("unknown_counter", f"Không có quầy '{counter_id}' / Unknown counter '{counter_id}'")
@@ -273,7 +296,7 @@ class QueueService:
             "rating_ticket_id": rating_ticket.id if rating_ticket else None,
             "rating_ticket": rating_ticket.code if rating_ticket else None,
             "rating_until": state.rating_until.isoformat() if state.awaiting_rating(now) and state.rating_until else None,
-        }
+        }, ticket
 
     def counter_action(
         self,
@@ -306,11 +329,11 @@ class QueueService:
             self._history(now, f"counter_{action}", counter_id, outcome.counter, outcome.counter.clerk_id)
         # Views are read once committed: the write lock is held for the action alone (every
         # clerk, kiosk and terminal waits on it).
-        view = self.counter_view(counter_id, outcome.counter)
-        view["action"] = str(action)
-        view["tickets"] = [self.ticket_view(ticket) for ticket in outcome.tickets]
+        view, counter_change = self._counter_change(counter_id, outcome.counter, {
+            "action": str(action), "tickets": [self.ticket_view(ticket) for ticket in outcome.tickets],
+        })
         fields = {ticket.field_id for ticket in outcome.tickets} | {ticket.issued_field_id for ticket in outcome.tickets}
-        changes = [Change("counter", view)]
+        changes = [counter_change]
         if outcome.announce is not None:
             changes.append(Change("call", {
                 "ticket": outcome.announce.code,
@@ -372,7 +395,7 @@ class QueueService:
             def changes() -> list[Change]:
                 made = [Change("rating", view)]
                 if new_state != state:  # the counter leaves "rating" once its ticket is rated
-                    made.append(Change("counter", self.counter_view(counter_id, new_state)))
+                    made.append(self._counter_change(counter_id, new_state)[1])
                 return made
 
             # Inside the batch that holds the write lock: the counter's view is read after the commit.

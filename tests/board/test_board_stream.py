@@ -120,6 +120,32 @@ def test_a_call_is_pushed_with_its_counter_and_queue(board_app, service) -> None
         response.close()
 
 
+def test_a_live_counter_event_equals_the_counter_read_back(board_app, service, clock) -> None:
+    """The change names the ticket's field and times itself (no listener reads the ticket back):
+    after every kind of action and a press, the event equals what a snapshot reads back."""
+    service.issue_ticket("dat-dai")
+    service.issue_ticket("dat-dai")
+    response, events = open_stream(board_app)
+    try:
+        events.until("snapshot")
+        for action in (Action.NEXT, Action.RECALL, Action.START, Action.FINISH, Action.NEXT, Action.NO_SHOW):
+            clock.advance(minutes=1)
+            service.counter_action("quay-1", action, clerk_id=CLERK)
+            pushed = events.until("counter")
+            assert pushed == live.counter_payload(service, service.counter_view("quay-1")), action
+        service.issue_ticket("dat-dai")
+        service.counter_action("quay-1", Action.NEXT, clerk_id=CLERK)
+        events.until("counter")
+        service.counter_action("quay-1", Action.FINISH)
+        assert events.until("counter")["status"] == "rating"
+        service.record_rating("quay-1", "satisfied")
+        pushed = events.until("counter")
+        assert pushed["status"] != "rating"
+        assert pushed == live.counter_payload(service, service.counter_view("quay-1"))
+    finally:
+        response.close()
+
+
 def test_a_reconnecting_board_gets_the_last_calls_newest_first(board_app, service, clock) -> None:
     for field in ("dat-dai", "dat-dai", "ho-tich"):
         service.issue_ticket(field)

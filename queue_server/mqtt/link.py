@@ -88,9 +88,10 @@ class _Pending:
     counters: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
     alerts: bool = False
+    calls: list[contract.CallEvent] = field(default_factory=list)  # events/call, in the order made
 
     def __bool__(self) -> bool:
-        return self.config or self.today or bool(self.counters) or bool(self.fields) or self.alerts
+        return self.config or self.today or bool(self.counters) or bool(self.fields) or self.alerts or bool(self.calls)
 
 
 class Pacer:
@@ -469,7 +470,9 @@ class ServerLink:
     # --- outbound ---------------------------------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        """Service listener, on the committing thread: mark dirty, publish calls at once."""
+        """Service listener, on the committing thread: mark dirty; calls are handed to the worker,
+        which publishes them first thing (the committing thread, a clerk's request or the MQTT
+        ingestion, does not wait for the network)."""
         if change.kind == "counter":
             self._mark(today=True, counters={change.data["counter"]})
         elif change.kind == "queue":
@@ -481,7 +484,9 @@ class ServerLink:
                 field=data.get("field"),
                 call_id=f"{data['ticket_id']}@{data['at']}"[:64] if data.get("ticket_id") else None,
             )
-            self._publish(contract.topic_call(self.site), event)
+            with self._pending_changed:
+                self._pending.calls.append(event)
+                self._pending_changed.notify_all()
         elif change.kind == "alert":
             # Raised and cleared are events of their own; a refreshed alert only changes the state.
             if change.data["event"] in ("raised", "cleared"):
@@ -512,7 +517,7 @@ class ServerLink:
         back, do not wake it: under a stream of presses that woke the worker for every single
         one, only for it to find nothing it could publish yet."""
         pending = self._pending
-        if self._worker_stop or pending.config or pending.counters or pending.fields or pending.alerts:
+        if self._worker_stop or pending.calls or pending.config or pending.counters or pending.fields or pending.alerts:
             return True
         return pending.today and not self._today_deferred
 
@@ -574,6 +579,8 @@ class ServerLink:
             self._worker = None
 
     def _publish_state(self, pending: _Pending) -> None:
+        for call in pending.calls:  # events, not state: kept by paho for the next connection if need be
+            self._publish(contract.topic_call(self.site), call)
         if self._state != "connected":
             return  # everything is published again on the next connect
         if pending.config:

@@ -301,3 +301,38 @@ def test_a_press_reaches_the_boards_at_once_with_the_figures_it_makes(board_app,
         assert final["ratings"] == flagged["ratings"] and final["ratings_through"] == flagged["through"]
     finally:
         response.close()
+
+
+def numbers(write: bytes) -> list[int]:
+    return [json.loads(line[6:])["n"] for line in write.decode().split("\n") if line.startswith("data: ")]
+
+
+def test_events_within_the_write_gap_go_out_together_and_a_quiet_board_writes_at_once(service) -> None:
+    """A board writes at most once per WRITE_GAP_S: the first event after a quiet spell at once,
+    those that follow within the gap in one write at its end (each write wakes the server's loop)."""
+    hub = BoardHub(service)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        hub.broadcast("queue", {"n": 3})  # arrives while the board waits out its gap
+        hub.broadcast("queue", {"n": 4})
+        now[0] += seconds
+
+    writes = live.stream(hub, heartbeat_s=5, retry_ms=300, write_gap_s=0.02, monotonic=lambda: now[0], sleep=sleep)
+    try:
+        assert b"snapshot" in next(writes)
+        hub.broadcast("queue", {"n": 1})
+        assert numbers(next(writes)) == [1] and slept == []  # at once
+        now[0] += 0.005
+        hub.broadcast("queue", {"n": 2})
+        together = next(writes)  # 5 ms after the last write: waits the other 15 ms, then all three
+        assert slept == [pytest.approx(0.015)]
+        assert numbers(together) == [2, 3, 4]
+        now[0] += 1.0
+        hub.broadcast("queue", {"n": 5})
+        assert numbers(next(writes)) == [5] and len(slept) == 1  # a quiet second later: at once again
+    finally:
+        writes.close()
+    assert hub.client_count == 0

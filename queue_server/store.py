@@ -366,8 +366,9 @@ class Store:
     def committed_memo(self) -> dict | None:
         """A dict shared by the callbacks after one commit (None elsewhere): what they all read
         of the committed state (a line's service times…) is read once, not once per callback.
-        Not inside a transaction: a later write of the batch could change what was read."""
-        return getattr(self._local, "committed_memo", None)
+        Not inside a transaction (one a callback opened too): a later write could change what was read."""
+        memo = getattr(self._local, "committed_memo", None)
+        return None if memo is None or self.db.conn.in_transaction else memo
 
     def after_commit(self, callback: Callable[[], None]) -> bool:
         """Run `callback` after the current transaction commits; False (not queued) outside one."""

@@ -187,15 +187,22 @@ def test_open_counters_are_counted_as_counter_state_says(service):
 
 def test_callbacks_after_one_commit_share_a_memo_and_nothing_else_does(service):
     store = service.store
-    seen = []
+    seen, seen_inside = [], []
     assert store.committed_memo() is None
     for _ in range(2):
         with store.write():
             assert store.committed_memo() is None  # a later write of the transaction could change what was read
             store.after_commit(lambda: seen.append(store.committed_memo()))
             store.after_commit(lambda: seen.append(store.committed_memo()))
+
+            def writes_again() -> None:
+                with store.write():
+                    seen_inside.append(store.committed_memo())
+
+            store.after_commit(writes_again)
     assert store.committed_memo() is None
     assert seen[0] is seen[1] and seen[2] is seen[3] and seen[0] is not seen[2] and seen[0] == {}
+    assert seen_inside == [None, None]  # a callback's own transaction gets none
 
 
 def test_ticket_answers_after_a_batch_equal_answers_read_alone(service, clock):

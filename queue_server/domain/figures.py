@@ -34,11 +34,8 @@ def percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
-def nearest_rank(values: list[float], pct: float) -> float | None:
-    return nearest_rank_sorted(sorted(values), pct)
-
-
 def nearest_rank_sorted(ordered: list[float], pct: float) -> float | None:
+    """The nearest-rank percentile of values already sorted."""
     if not ordered:
         return None
     return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
@@ -225,9 +222,6 @@ class _TicketTally:
             self.services += sign
             self.service_us += sign * _us(service)
 
-    def empty(self) -> bool:
-        return not self.kinds
-
 
 def ticket_figures(config: Config, tickets: Iterable[Ticket]) -> dict:
     return _ticket_totals(_TicketTally(_ticket_facts(config, map(ticket_record, tickets))))
@@ -286,9 +280,6 @@ class _RatingTally:
             _count(self.counted, level, sign)
         elif flag is not None:
             _count(self.flags, flag, sign)
-
-    def empty(self) -> bool:
-        return not self.counted and not self.flags
 
 
 def _count(tally: Tally, key: object, sign: int) -> None:
@@ -538,6 +529,9 @@ class _Tallies:
         self.unsatisfied_tickets.pop(None, None)
         self.unsatisfied_codes = Tally(map(_UNSATISFIED_CODE_OF, rating_facts))
         self.unsatisfied_codes.pop(None, None)
+        # Records per group, for tallies kept record by record (put_ticket / put_rating).
+        self._members: dict[str, Tally] | None = (
+            None if ticket_facts or rating_facts else {name: Tally() for name, _ in BREAKDOWNS})
 
     @property
     def clerk_ids(self) -> set[str]:
@@ -560,7 +554,11 @@ class _Tallies:
 
     def _put(self, fact: tuple, sign: int, which: int) -> None:
         """A ticket's (which 0) or rating's (which 1) facts into or out of every group they are in;
-        a group left with nothing is dropped, as a group with no records is absent from a batch."""
+        a group left with no record is dropped, as a group with no records is absent from a batch
+        (records are counted, not tallies: a press neither counted nor flagged tallies nothing,
+        yet names its clerk)."""
+        members = self._members
+        assert members is not None, "only tallies started empty are kept record by record"
         for name, position in BREAKDOWNS:
             groups = self.groups[name]
             group_id = fact[position]
@@ -568,7 +566,8 @@ class _Tallies:
             if group is None:
                 group = groups[group_id] = (_TicketTally(), _RatingTally())
             group[which].put(fact, sign)
-            if sign < 0 and group[0].empty() and group[1].empty():
+            _count(members[name], group_id, sign)
+            if group_id not in members[name]:
                 del groups[group_id]
 
     def put_ticket(self, fact: tuple, sign: int) -> None:

@@ -148,3 +148,17 @@ def test_the_mean_wait_does_not_depend_on_the_order_of_the_records() -> None:
     expected = round(sum(waits_us) / len(waits_us) / 1_000_000, 1)
     assert forwards.figures()["tickets"]["avg_wait_s"] == backwards.figures()["tickets"]["avg_wait_s"] == expected
     assert forwards.figures() == backwards.figures() == batch(records, {}, {})
+
+
+def test_a_press_neither_counted_nor_flagged_still_keeps_its_clerk_listed() -> None:
+    """Found by the property above: such a press tallies nothing, yet a batch lists its clerk;
+    taking out another record of that clerk must not drop the clerk from the figures."""
+    day = DayFigures(CONFIG, FIRST)
+    press = RatingRecord(FIRST, False, "satisfied", None, "dat-dai", "quay-1", "ai-do-tam-thoi", None, None)
+    day.put_rating(1, press)
+    called = TicketRecord(FIRST, "dat-dai", "dat-dai", TicketStatus.CALLED, None, at(FIRST, 8), at(FIRST, 8, 5),
+                          None, None, "quay-1", "ai-do-tam-thoi")
+    day.put_ticket("t1", called)
+    day.put_ticket("t1", None)
+    assert "ai-do-tam-thoi" in day.figures()["by_clerk"]
+    assert day.figures() == batch({}, {1: press}, {})

@@ -453,8 +453,8 @@ class Store:
         ).fetchone()[0]
 
     def waiting_tickets(self, day: date, fields: list[str] | None = None) -> list[Ticket]:
-        # By position (_ticket_from_tuple), not a dict per row: read on every "next", with the
-        # whole line of a busy day behind it.
+        """The whole waiting line, in line order. Not read on the hot path any more ("next" reads
+        next_candidates, the alerts waiting_lines): it is what those are checked against in tests."""
         sql = f"SELECT {TICKET_SELECT} FROM tickets WHERE service_day = ? AND status = 'waiting'"
         params: list = [day.isoformat()]
         if fields is not None:

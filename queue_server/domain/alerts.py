@@ -60,7 +60,7 @@ class WaitingLine(NamedTuple):
 
     waiting: int  # tickets waiting in the line
     over_target: int  # of them, issued longer ago than the field's target wait
-    oldest: tuple[str, str, datetime] | None  # (ticket id, code, issued at) of the first issued (then lowest number)
+    oldest: tuple[str, str, datetime]  # (ticket id, code, issued at) of the first issued (then lowest number)
 
 
 class ShareCount(NamedTuple):
@@ -230,7 +230,7 @@ def _wait_over_target(config: Config, rule: AlertRule, facts: Facts) -> Iterator
     for field_id in field_ids:
         work_field = config.field(field_id)
         line = lines.get(field_id)
-        if work_field is None or line is None or not line.over_target or line.oldest is None:
+        if work_field is None or line is None or not line.over_target:
             continue
         oldest_id, oldest_code, oldest_issued_at = line.oldest
         # Rounded up: a wait just past a 15-minute target reads 16, never "15 (target 15)".

@@ -194,6 +194,10 @@ class ServerConfig(Strict):
     port: int = Field(default=8080, ge=1, le=65535)
     data_dir: str = Field(default="data", description="database and runtime files; relative to the config file")
     threads: int = Field(default=48, ge=4, le=512, description="HTTP worker threads (event streams hold one each)")
+    request_concurrency: int = Field(
+        default=2, ge=1, le=512,
+        description="requests built at the same time; the others wait their turn (queue_server/server.py, RequestGate)",
+    )
     public_url: str | None = Field(default=None, description="base URL printed in ticket QR codes")
 
 

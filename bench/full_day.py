@@ -153,6 +153,10 @@ class Scale:
     # Every kiosk hears every queue's state, 50 kiosks ~100 messages a ticket: in one process
     # with everything else, their acks alone made the clients the day's bottleneck.
     kiosk_processes: int = 2
+    # Processes the boards' streams are read in (0: threads of this process). A board is a TV of
+    # its own: read among this process's hundred threads, an event's arrival was stamped when
+    # the reader got Python's lock, after the clerks', the terminals' and the other boards' turns.
+    board_processes: int = 1
 
     def budget_s(self) -> float:
         """The whole run gives up (and says so) past this: a server far too slow must not hang CI.
@@ -731,7 +735,9 @@ class Board:
         self.errors: list[str] = []
         self.connected = threading.Event()
         self._stop = threading.Event()
-        self._connection: http.client.HTTPConnection | None = None
+        # The stream's socket: http.client lets go of it once the response has begun (the
+        # response reads on), so stop() keeps its own hold to wake the reader.
+        self._socket: socket.socket | None = None
         self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"board-{name}", daemon=True)
 
@@ -752,10 +758,12 @@ class Board:
 
     def _read_stream(self) -> None:
         connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
-        with self._lock:
-            self._connection = connection
         try:
             connection.request("GET", "/board/stream", headers={"Accept": "text/event-stream"})
+            with self._lock:
+                self._socket = connection.sock
+            if self._stop.is_set():
+                return
             response = connection.getresponse()
             if response.status != 200:
                 raise ValueError(f"/board/stream answered {response.status}")
@@ -776,7 +784,7 @@ class Board:
                     data.append(line[5:].lstrip())
         finally:
             with self._lock:
-                self._connection = None
+                self._socket = None
             connection.close()
 
     def _dispatch(self, event: str, data: bytes, arrived: float) -> None:
@@ -816,13 +824,121 @@ class Board:
     def stop(self) -> None:
         self._stop.set()
         with self._lock:
-            connection = self._connection
-        if connection is not None and connection.sock is not None:
+            stream_socket = self._socket
+        if stream_socket is not None:
             try:
-                connection.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader blocked in readline
+                stream_socket.shutdown(socket.SHUT_RDWR)  # wakes the reader blocked in readline
             except OSError:
                 pass
         self.thread.join(timeout=10)
+
+    def result(self) -> BoardResult:
+        return BoardResult(self.name, self.first_seen, self.today, self.counter_events, self.snapshots,
+                           self.events, self.bytes, self.reconnects, self.errors)
+
+
+@dataclass
+class BoardResult:
+    """What a board saw over the day, as `analyse` reads it (sent back from a board process)."""
+
+    name: str
+    first_seen: dict[str, float]
+    today: list[tuple[float, str, int, int]]
+    counter_events: dict[str, tuple[list[float], list[str | None]]]
+    snapshots: int
+    events: int
+    bytes: int
+    reconnects: int
+    errors: list[str]
+
+
+def board_process(connection, host: str, port: int, names: list[str]) -> None:
+    """A process reading some of the boards' streams (a thread each), driven over `connection`:
+    → ("ready",) once each has its snapshot; ← ("final", figures) → ("final", every board shows
+    them); ← ("stop",) → ("done", results). Arrival times are time.perf_counter, the machine's
+    monotonic clock, the same in every process. → ("failed", text) on an error."""
+    boards: list[Board] = []
+    try:
+        boards += [Board(host, port, name) for name in names]
+        for board in boards:
+            board.start()
+        for board in boards:
+            if not board.connected.wait(WAIT_S):
+                raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
+        connection.send(("ready",))
+        while True:
+            message = connection.recv()
+            if message[0] == "final":
+                connection.send(("final", wait_for_boards(boards, message[1])))
+            elif message[0] == "stop":
+                for board in boards:
+                    board.stop()
+                connection.send(("done", [asdict(board.result()) for board in boards]))
+                return
+    except (EOFError, OSError):
+        pass  # the main process went away: nothing to report to
+    except Exception as exc:
+        try:
+            connection.send(("failed", f"{exc!r}"[:300]))
+        except OSError:
+            pass
+    finally:
+        for board in boards:
+            board.stop()
+
+
+class BoardProcesses:
+    """The boards spread over processes (board_process), seen from the main process."""
+
+    def __init__(self, count: int, host: str, port: int, names: list[str]) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a process with threads
+        self.connections = []
+        self.processes = []
+        for n in range(count):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=board_process, name=f"boards-{n + 1}", daemon=True,
+                                      args=(theirs, host, port, names[n::count]))
+            process.start()
+            theirs.close()
+            self.connections.append(mine)
+            self.processes.append(process)
+
+    def _receive(self, n: int, timeout: float) -> tuple:
+        if not self.connections[n].poll(timeout):
+            raise RuntimeError(f"board process {n + 1} did not answer within {timeout} s")
+        message = self.connections[n].recv()
+        if message[0] == "failed":
+            raise RuntimeError(f"board process {n + 1}: {message[1]}")
+        return message
+
+    def wait_ready(self) -> None:
+        for n in range(len(self.processes)):
+            self._receive(n, 60 + WAIT_S)  # a spawned interpreter imports the project first
+
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    def show_final(self, final: tuple[str, int, int]) -> bool:
+        """Every board's last figures are `final` (each process waits up to SETTLE_S)."""
+        for connection in self.connections:
+            connection.send(("final", final))
+        return all([self._receive(n, SETTLE_S + WAIT_S)[1] for n in range(len(self.connections))])
+
+    def stop(self) -> list[BoardResult]:
+        """The streams closed; what each board saw, in process order."""
+        for connection in self.connections:
+            connection.send(("stop",))
+        return [BoardResult(**result) for n in range(len(self.connections))
+                for result in self._receive(n, WAIT_S)[1]]
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
 
 
 # --- the server process ----------------------------------------------------------------------------
@@ -1030,6 +1146,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
     kiosk processes, `kiosks` gets their results once they are done)."""
     monitor: Monitor | None = None
     kiosk_processes: KioskProcesses | None = None
+    board_processes: BoardProcesses | None = None
     local_kiosks: list[Kiosk] = []
     try:
         config = configure_site(server, scale)
@@ -1050,12 +1167,18 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
                                              server.broker.host, server.broker.port, kiosk_devices)
             run_state.abort = kiosk_processes.abort
 
-        boards += [Board("127.0.0.1", config.server.port, f"board-{n:02d}") for n in range(1, scale.boards + 1)]
-        for board in boards:
-            board.start()
-        for board in boards:
-            if not board.connected.wait(WAIT_S):
-                raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
+        board_names = [f"board-{n:02d}" for n in range(1, scale.boards + 1)]
+        if scale.board_processes > 0 and board_names:
+            board_processes = BoardProcesses(min(scale.board_processes, scale.boards), "127.0.0.1",
+                                             config.server.port, board_names)
+            board_processes.wait_ready()
+        else:
+            boards += [Board("127.0.0.1", config.server.port, name) for name in board_names]
+            for board in boards:
+                board.start()
+            for board in boards:
+                if not board.connected.wait(WAIT_S):
+                    raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
         handovers = {counter: Handover() for counter in counters}
         outbox_dir = server.dir / "terminals"
         outbox_dir.mkdir()
@@ -1073,7 +1196,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
                         mean_service_s) for i, counter in enumerate(counters)]
         schedule = arrivals(scale, config, rng)
         where = f" in {len(kiosk_processes.processes)} processes" if kiosk_processes else ""
-        say(f"{len(boards)} boards, {len(terminals)} terminals, {len(kiosk_devices)} kiosks{where}, "
+        say(f"{scale.boards} boards, {len(terminals)} terminals, {len(kiosk_devices)} kiosks{where}, "
             f"{len(clerks)} clerks connected")
 
         first_day = server_day(config)
@@ -1082,7 +1205,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         broker_pid = server.broker.pid
         broker_cpu_before = proc_cpu_s(broker_pid) if broker_pid else None
         own_before = resource.getrusage(resource.RUSAGE_SELF)
-        workers_before = [proc_cpu_s(pid) for pid in kiosk_processes.pids()] if kiosk_processes else []
+        worker_pids = (kiosk_processes.pids() if kiosk_processes else []) + (board_processes.pids() if board_processes else [])
+        workers_before = [proc_cpu_s(pid) for pid in worker_pids]
         run_state.started = time.perf_counter()
         run_state.deadline = run_state.started + scale.budget_s()
         terminals_done = threading.Event()
@@ -1134,12 +1258,12 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
 
         today_now = requests.get(f"{base_url}/api/v1/stats/today", timeout=WAIT_S).json()
         final = (today_now["day"], today_now["ratings"]["counted"], today_now["tickets"]["issued"])
-        boards_final = wait_for_boards(boards, final)
+        boards_final = board_processes.show_final(final) if board_processes else wait_for_boards(boards, final)
         cpu_after = proc_cpu_s(server_pid)
         memory = proc_memory_kb(server_pid)
         broker_cpu_after = proc_cpu_s(broker_pid) if broker_pid else None
         own_after = resource.getrusage(resource.RUSAGE_SELF)
-        workers_after = [proc_cpu_s(pid) for pid in kiosk_processes.pids()] if kiosk_processes else []
+        workers_after = [proc_cpu_s(pid) for pid in worker_pids]
         load_s = time.perf_counter() - run_state.started
         last_day = server_day(config)
         manager = requests.Session()
@@ -1161,7 +1285,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             "mean_service_s": round(mean_service_s, 3),
             "server": "python -m queue_server.cli serve --config site.toml (child process), external Mosquitto",
             "clients": "one process, threads: paho per kiosk and terminal, requests per clerk, http.client per board"
-            + (f"; the kiosks in {len(kiosk_processes.processes)} worker processes" if kiosk_processes else ""),
+            + (f"; the kiosks in {len(kiosk_processes.processes)} worker processes" if kiosk_processes else "")
+            + (f"; the boards in {len(board_processes.processes)} processes" if board_processes else ""),
             "day": [first_day.isoformat(), last_day.isoformat()],
         }
         report["timeline_s"] = {"arrivals": round(arrivals_s, 1), "all_served": round(served_s, 1),
@@ -1180,10 +1305,14 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             "clients_this_process": round((own_after.ru_utime + own_after.ru_stime)
                                           - (own_before.ru_utime + own_before.ru_stime), 2),
         }
-        if kiosk_processes is not None:
+        if worker_pids:
             worker_cpu = [round(after - before, 2) if after is not None and before is not None else None
                           for before, after in zip(workers_before, workers_after)]
-            report["other_processes_cpu_s"]["kiosk_processes"] = worker_cpu
+            kiosk_count = len(kiosk_processes.processes) if kiosk_processes else 0
+            if kiosk_processes is not None:
+                report["other_processes_cpu_s"]["kiosk_processes"] = worker_cpu[:kiosk_count]
+            if board_processes is not None:
+                report["other_processes_cpu_s"]["board_processes"] = worker_cpu[kiosk_count:]
             report["other_processes_cpu_s"]["clients_all_processes"] = round(
                 report["other_processes_cpu_s"]["clients_this_process"] + sum(c or 0.0 for c in worker_cpu), 2)
         report["_final"] = {"stats_daily": stats_daily, "boards_final": boards_final, "outboxes_empty": outboxes_empty,
@@ -1194,6 +1323,12 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         run_state.abort.set()
         for board in boards:
             board.stop()
+        if board_processes is not None:
+            try:
+                boards += board_processes.stop()
+            except (OSError, RuntimeError) as exc:  # the day's own error (if any) is the one reported
+                run_state.error(f"boards: {exc!r}"[:300])
+            board_processes.close()
         for group in threads.values():
             for thread in group:
                 thread.join(timeout=10)
@@ -1280,7 +1415,7 @@ def analyse(report: dict, server: RunningServer, scale: Scale, kiosks: list[Kios
     request_latencies = [s for kiosk in kiosks for s in kiosk.latencies]
     press_to_today = press_to_board_today(boards, facts["counted_ranked"])
     press_to_tile = press_to_board_counter(boards, facts["counted_ranked"])
-    expected_today_samples = len(facts["counted_ranked"]) * len(boards)
+    expected_today_samples = len(facts["counted_ranked"]) * scale.boards  # every board, read here or in a board process
 
     report["ticket_request_to_response"] = distribution_ms(request_latencies)
     # Above zero: kiosks could not keep to the day's schedule (answers were slow).
@@ -1323,7 +1458,7 @@ def analyse(report: dict, server: RunningServer, scale: Scale, kiosks: list[Kios
         and len(kiosk_tickets) == scale.tickets,
         "every_ticket_served": by_status.get("finished", 0) == finished and by_status.get("no_show", 0) == no_shows
         and finished + no_shows == len(kiosk_tickets) and not any(c.errors for c in clerks),
-        "every_call_on_every_board": unseen_calls == 0 and len(calls) >= len(kiosk_tickets),
+        "every_call_on_every_board": unseen_calls == 0 and len(calls) >= len(kiosk_tickets) and len(boards) == scale.boards,
         "ratings_zero_loss": facts["presses_lost"] == 0 and facts["ratings_rows"] == len(presses)
         and final["outboxes_empty"] and facts["unexpected_rating_rows"] == 0,
         "ratings_counted_equal_first_presses": facts["ratings_counted"] == facts["first_presses"]
@@ -1374,6 +1509,8 @@ def main() -> int:
     parser.add_argument("--boards", type=int, help=f"lobby board streams (default {LONG.boards})")
     parser.add_argument("--day-s", type=float, help=f"seconds the 7:00–17:00 arrivals are spread over (default {LONG.day_s:g})")
     parser.add_argument("--seed", type=int, help="random seed of arrivals, service times and presses")
+    parser.add_argument("--board-processes", type=int, help="processes reading the boards' streams, 0 = threads "
+                        f"of this process (default {LONG.board_processes})")
     parser.add_argument("--kiosk-processes", type=int, help="worker processes for the kiosks, 0 = threads "
                         f"of this process (default {LONG.kiosk_processes})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")

@@ -32,8 +32,10 @@ processes send their results back here once the arrivals are done:
     ticket). When its counter asks for a rating, the "citizen" presses after a short pause
     (12 % walk away, 4 % press twice: the second press must be stored flagged, never counted).
   - B lobby boards: HTTP clients on GET /board/stream parsing the server-sent events as the
-    board page does. No Chromium here: on 2 cores a browser's rendering would take the CPU the
-    server is being measured on; bench/board_bench.py measures the board in Chromium.
+    board page does, in --board-processes processes of their own (default 1; 0 keeps them
+    here), as a board is a TV of its own. No Chromium here: on 2 cores a browser's rendering
+    would take the CPU the server is being measured on; bench/board_bench.py measures the
+    board in Chromium.
 
 Measured:
   - ticket request → response: from just before a kiosk's publish to the response's arrival in
@@ -63,7 +65,7 @@ Prints one JSON object; exit status 1 when a check failed (targets are reported,
     .venv/bin/python bench/full_day.py                       # the long form: 20,000 tickets, ~9 minutes
     .venv/bin/python bench/full_day.py --tickets 3000 --day-s 90   # the same crowd, a shorter day
     .venv/bin/python bench/full_day.py --short                # CI scale (tests/load/test_full_day_short.py)
-    .venv/bin/python bench/full_day.py --kiosk-processes 0    # every client in this one process, as before
+    .venv/bin/python bench/full_day.py --kiosk-processes 0 --board-processes 0  # every client in this one process, as before
 
 Targets: press → board p99 <= 100 ms under this load; server peak memory <= 150 MB.
 """

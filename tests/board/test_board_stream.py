@@ -336,3 +336,30 @@ def test_events_within_the_write_gap_go_out_together_and_a_quiet_board_writes_at
     finally:
         writes.close()
     assert hub.client_count == 0
+
+
+def test_a_busy_board_waits_out_its_gap_before_it_looks_at_its_queue(service) -> None:
+    """On a busy day a board's thread wakes once per write: after a write it sleeps out the gap
+    first, and the events that came meanwhile are already queued when it looks (rather than
+    waking for the first of them, then again at the end of the gap)."""
+    hub = BoardHub(service)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        hub.broadcast("queue", {"n": len(slept) * 10})  # the day goes on while the board sleeps
+        hub.broadcast("queue", {"n": len(slept) * 10 + 1})
+        now[0] += seconds
+
+    writes = live.stream(hub, heartbeat_s=5, retry_ms=300, write_gap_s=0.02, monotonic=lambda: now[0], sleep=sleep)
+    try:
+        assert b"snapshot" in next(writes)
+        hub.broadcast("queue", {"n": 1})
+        assert numbers(next(writes)) == [1] and slept == []
+        # Nothing queued yet: the board sleeps the whole gap, then writes what came meanwhile.
+        assert numbers(next(writes)) == [10, 11] and slept == [pytest.approx(0.02)]
+        assert numbers(next(writes)) == [20, 21] and slept == [pytest.approx(0.02)] * 2
+    finally:
+        writes.close()
+    assert hub.client_count == 0

@@ -124,13 +124,16 @@ def start_alerts(server: Server) -> AlertRunner:
     return runner
 
 
-# How long a thread may hold Python's global lock while another waits for it (CPython's default
-# is 5 ms). Each SQLite statement lets go of the lock and takes it back: a press or a ticket goes
-# through about ten statements, and on a busy server each one waited up to the whole interval
-# behind the threads building views and writing board streams. With 0.5 ms, the medium
-# compressed day (bench/full_day.py --tickets 6000 --day-s 144) went from press → board p50
-# 168 ms / p99 485 ms to 52 / 319 ms for the same server CPU (docs/performance.md).
-GIL_SWITCH_INTERVAL_S = 0.0005
+# How long a thread may hold Python's global lock while another waits for it. Each SQLite
+# statement lets go of the lock and takes it back. While thirty clerks' requests were built at
+# once, each statement of a press waited behind them, and 0.5 ms instead of CPython's 5 ms
+# helped (medium compressed day, press → board p99 485 → 319 ms). Since at most
+# [server].request_concurrency requests are built at once (RequestGate), few threads want the
+# lock together and each hand-over costs a context switch: with the gate, 5 ms gave p99
+# 96–130 ms for 107–114 server CPU s over four runs, 0.5 ms 119–140 ms for 117–129 s over three
+# (bench/full_day.py --tickets 6000 --day-s 144; docs/performance.md). Set here, so that a
+# library that changes it cannot change how the server behaves.
+GIL_SWITCH_INTERVAL_S = 0.005
 
 
 def tune_process() -> None:

@@ -461,34 +461,30 @@ def _guarded(run: Run, name: str, target, *args) -> None:
         run.abort.set()
 
 
-class KioskProcesses:
-    """The kiosks spread over worker processes (kiosk_process), seen from the main process."""
+class WorkerProcesses:
+    """Child processes, each driven over its own pipe (kiosk_process, board_process), seen from
+    the main process."""
 
-    def __init__(self, count: int, scale: Scale, site: str, host: str, port: int, devices: list[str]) -> None:
+    kind = "worker"
+
+    def __init__(self, target, args_per_process: list[tuple]) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process with threads
-        self.abort = context.Event()
-        self.issued = context.Value("l", 0)
-        self.devices = devices
-        self.groups = [devices[i::count] for i in range(count)]  # kiosk i in process i % count
         self.connections = []
         self.processes = []
-        for n, group in enumerate(self.groups, start=1):
+        for n, args in enumerate(args_per_process, start=1):
             mine, theirs = context.Pipe()
-            process = context.Process(target=kiosk_process, name=f"kiosks-{n}", daemon=True,
-                                      args=(theirs, self.abort, self.issued, asdict(scale), site, host, port, group))
+            process = context.Process(target=target, name=f"{self.kind}s-{n}", daemon=True, args=(theirs, *args))
             process.start()
             theirs.close()
             self.connections.append(mine)
             self.processes.append(process)
-        self.results: list[list[KioskResult]] = [[] for _ in range(count)]
-        self.errors: list[str] = []
 
     def _receive(self, n: int, timeout: float | None) -> tuple:
         if not self.connections[n].poll(timeout):
-            raise RuntimeError(f"kiosk process {n + 1} did not answer within {timeout} s")
+            raise RuntimeError(f"{self.kind} process {n + 1} did not answer within {timeout} s")
         message = self.connections[n].recv()
         if message[0] == "failed":
-            raise RuntimeError(f"kiosk process {n + 1}: {message[1]}")
+            raise RuntimeError(f"{self.kind} process {n + 1}: {message[1]}")
         return message
 
     def wait_ready(self) -> None:
@@ -497,6 +493,32 @@ class KioskProcesses:
 
     def pids(self) -> list[int]:
         return [process.pid for process in self.processes]
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        for connection in self.connections:
+            connection.close()
+
+
+class KioskProcesses(WorkerProcesses):
+    """The kiosks spread over worker processes (kiosk_process)."""
+
+    kind = "kiosk"
+
+    def __init__(self, count: int, scale: Scale, site: str, host: str, port: int, devices: list[str]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.abort = context.Event()
+        self.issued = context.Value("l", 0)
+        self.devices = devices
+        self.groups = [devices[i::count] for i in range(count)]  # kiosk i in process i % count
+        super().__init__(kiosk_process, [(self.abort, self.issued, asdict(scale), site, host, port, group)
+                                         for group in self.groups])
+        self.results: list[list[KioskResult]] = [[] for _ in range(count)]
+        self.errors: list[str] = []
 
     def start(self, started: float, deadline: float, schedule: list[list[tuple[float, str, str | None]]]) -> None:
         """`schedule` in device order, as the in-process kiosks get it."""
@@ -520,13 +542,7 @@ class KioskProcesses:
                 connection.send(("close",))
             except OSError:
                 pass
-        for process in self.processes:
-            process.join(timeout=15)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-        for connection in self.connections:
-            connection.close()
+        super().close()
 
 
 class Handover:
@@ -889,36 +905,13 @@ def board_process(connection, host: str, port: int, names: list[str]) -> None:
             board.stop()
 
 
-class BoardProcesses:
-    """The boards spread over processes (board_process), seen from the main process."""
+class BoardProcesses(WorkerProcesses):
+    """The boards spread over processes (board_process)."""
+
+    kind = "board"
 
     def __init__(self, count: int, host: str, port: int, names: list[str]) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process with threads
-        self.connections = []
-        self.processes = []
-        for n in range(count):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=board_process, name=f"boards-{n + 1}", daemon=True,
-                                      args=(theirs, host, port, names[n::count]))
-            process.start()
-            theirs.close()
-            self.connections.append(mine)
-            self.processes.append(process)
-
-    def _receive(self, n: int, timeout: float) -> tuple:
-        if not self.connections[n].poll(timeout):
-            raise RuntimeError(f"board process {n + 1} did not answer within {timeout} s")
-        message = self.connections[n].recv()
-        if message[0] == "failed":
-            raise RuntimeError(f"board process {n + 1}: {message[1]}")
-        return message
-
-    def wait_ready(self) -> None:
-        for n in range(len(self.processes)):
-            self._receive(n, 60 + WAIT_S)  # a spawned interpreter imports the project first
-
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
+        super().__init__(board_process, [(host, port, names[n::count]) for n in range(count)])
 
     def show_final(self, final: tuple[str, int, int]) -> bool:
         """Every board's last figures are `final` (each process waits up to SETTLE_S)."""
@@ -932,15 +925,6 @@ class BoardProcesses:
             connection.send(("stop",))
         return [BoardResult(**result) for n in range(len(self.connections))
                 for result in self._receive(n, WAIT_S)[1]]
-
-    def close(self) -> None:
-        for process in self.processes:
-            process.join(timeout=15)
-            if process.is_alive():
-                process.terminate()
-                process.join(timeout=5)
-        for connection in self.connections:
-            connection.close()
 
 
 # --- the server process ----------------------------------------------------------------------------

@@ -182,21 +182,31 @@ class RequestGate:
     board p50/p99 153/503 ms with 48 threads building at once, 43/155 ms with two
     (docs/performance.md). Only building the response is gated: the app returns before a
     streamed body (a board's events) is iterated, so an open stream never holds a place, and
-    writing to a slow client happens after the place is given back."""
+    writing to a slow client happens after the place is given back.
 
-    def __init__(self, app: Callable, limit: int) -> None:
+    `ungated` paths skip the gate: signing in is mostly a password hash (werkzeug's scrypt, tens
+    of milliseconds without the GIL, already limited by accounts.HASHES_AT_ONCE), and thirty
+    clerks signing in at opening time must not hold every place while they hash."""
+
+    def __init__(self, app: Callable, limit: int, ungated: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.ungated = ungated
         self._places = threading.BoundedSemaphore(limit)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in self.ungated:
+            return self.app(environ, start_response)
         with self._places:
             return self.app(environ, start_response)
 
 
+UNGATED_PATHS = frozenset({"/api/v1/login"})
+
+
 def wsgi_app(server: Server) -> Callable:
     """The WSGI application `motcua serve` gives waitress."""
-    return RequestGate(server.app, server.config.server.request_concurrency)
+    return RequestGate(server.app, server.config.server.request_concurrency, UNGATED_PATHS)
 
 
 def waitress_options(server: Server) -> dict:

@@ -62,6 +62,30 @@ def test_the_request_gate_builds_at_most_its_limit_of_responses_at_once() -> Non
     assert bodies == [[b"ok"]] * 6
 
 
+def test_signing_in_skips_the_gate_while_every_place_is_taken() -> None:
+    inside, peak, lock, release = [0], [0], threading.Lock(), threading.Event()
+    gate = server_module.RequestGate(_blocking_app(inside, peak, lock, release), limit=1,
+                                     ungated=server_module.UNGATED_PATHS)
+    held = threading.Thread(target=lambda: list(gate({"PATH_INFO": "/api/v1/counters/quay-1/next"}, lambda *a: None)))
+    held.start()
+    deadline = time.monotonic() + 5
+    while inside[0] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    signing_in = threading.Thread(target=lambda: list(gate({"PATH_INFO": "/api/v1/login"}, lambda *a: None)))
+    signing_in.start()
+    while inside[0] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert inside[0] == 2  # the sign-in is being built beside the request holding the only place
+    other = threading.Thread(target=lambda: list(gate({"PATH_INFO": "/api/v1/stats/today"}, lambda *a: None)))
+    other.start()
+    time.sleep(0.1)
+    assert inside[0] == 2  # anything else waits its turn
+    release.set()
+    for thread in (held, signing_in, other):
+        thread.join(5)
+    assert peak[0] == 2
+
+
 def test_a_streamed_body_does_not_hold_a_place_of_the_gate() -> None:
     streaming = threading.Event()
 
@@ -90,6 +114,7 @@ def test_serve_gives_waitress_the_gated_app_and_a_board_stream_leaves_room_for_r
     server = server_module.build(one_place, tmp_path, clock=clock)
     app = server_module.wsgi_app(server)
     assert isinstance(app, server_module.RequestGate) and app.limit == 1 and app.app is server.app
+    assert app.ungated == server_module.UNGATED_PATHS == {"/api/v1/login"}
     served = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="motcua-test")
     thread = threading.Thread(target=served.run, daemon=True)
     thread.start()

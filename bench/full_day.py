@@ -444,13 +444,18 @@ def kiosk_process(connection, abort, issued, scale: dict, site: str, host: str, 
         pass  # the main process went away: nothing to report to
     except Exception as exc:
         abort.set()
-        try:
-            connection.send(("failed", f"{exc!r}"[:300]))
-        except OSError:
-            pass
+        _tell_failed(connection, exc)
     finally:
         for kiosk in kiosks:
             kiosk.close()
+
+
+def _tell_failed(connection, exc: Exception) -> None:
+    """A worker process's ("failed", text) to the main process, if it is still there to hear it."""
+    try:
+        connection.send(("failed", f"{exc!r}"[:300]))
+    except OSError:
+        pass
 
 
 def _guarded(run: Run, name: str, target, *args) -> None:
@@ -870,6 +875,15 @@ class BoardResult:
     errors: list[str]
 
 
+def start_boards(boards: list[Board]) -> None:
+    """Open every board's stream; returns once each has had its snapshot."""
+    for board in boards:
+        board.start()
+    for board in boards:
+        if not board.connected.wait(WAIT_S):
+            raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
+
+
 def board_process(connection, host: str, port: int, names: list[str]) -> None:
     """A process reading some of the boards' streams (a thread each), driven over `connection`:
     → ("ready",) once each has its snapshot; ← ("final", figures) → ("final", every board shows
@@ -878,11 +892,7 @@ def board_process(connection, host: str, port: int, names: list[str]) -> None:
     boards: list[Board] = []
     try:
         boards += [Board(host, port, name) for name in names]
-        for board in boards:
-            board.start()
-        for board in boards:
-            if not board.connected.wait(WAIT_S):
-                raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
+        start_boards(boards)
         connection.send(("ready",))
         while True:
             message = connection.recv()
@@ -896,10 +906,7 @@ def board_process(connection, host: str, port: int, names: list[str]) -> None:
     except (EOFError, OSError):
         pass  # the main process went away: nothing to report to
     except Exception as exc:
-        try:
-            connection.send(("failed", f"{exc!r}"[:300]))
-        except OSError:
-            pass
+        _tell_failed(connection, exc)
     finally:
         for board in boards:
             board.stop()
@@ -1160,11 +1167,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             board_processes.wait_ready()
         else:
             boards += [Board("127.0.0.1", config.server.port, name) for name in board_names]
-            for board in boards:
-                board.start()
-            for board in boards:
-                if not board.connected.wait(WAIT_S):
-                    raise RuntimeError(f"{board.name} got no snapshot within {WAIT_S} s: {board.errors}")
+            start_boards(boards)
         handovers = {counter: Handover() for counter in counters}
         outbox_dir = server.dir / "terminals"
         outbox_dir.mkdir()

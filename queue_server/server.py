@@ -179,7 +179,7 @@ class RequestGate:
     Every worker thread runs Python under one global lock. Thirty clerks' requests at once meant
     thirty threads taking turns at it a few hundred microseconds at a time, behind which the
     MQTT ingest (a press, a ticket request) waited too: on the medium compressed day, press →
-    board p50/p99 153/503 ms with 48 threads building at once, 43/155 ms with two
+    board p50/p99 153/503 ms with 48 threads building at once, 48/128 ms with two
     (docs/performance.md). Only building the response is gated: the app returns before a
     streamed body (a board's events) is iterated, so an open stream never holds a place, and
     writing to a slow client happens after the place is given back.

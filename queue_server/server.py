@@ -186,17 +186,25 @@ class RequestGate:
 
     `ungated` paths skip the gate: signing in is mostly a password hash (werkzeug's scrypt, tens
     of milliseconds without the GIL, already limited by accounts.HASHES_AT_ONCE), and thirty
-    clerks signing in at opening time must not hold every place while they hash."""
+    clerks signing in at opening time must not hold every place while they hash.
 
-    def __init__(self, app: Callable, limit: int, ungated: frozenset[str] = frozenset()) -> None:
+    `give_way`, when given, is called before a request waits for its place: the server passes
+    its DeviceFirst's, so a request is built after the device messages waiting (a press, a ticket
+    request), or 50 ms later at most (queue_server/device_first.py)."""
+
+    def __init__(self, app: Callable, limit: int, ungated: frozenset[str] = frozenset(),
+                 give_way: Callable[[], float] | None = None) -> None:
         self.app = app
         self.limit = limit
         self.ungated = ungated
+        self.give_way = give_way
         self._places = threading.BoundedSemaphore(limit)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in self.ungated:
             return self.app(environ, start_response)
+        if self.give_way is not None:
+            self.give_way()  # device messages first (queue_server/device_first.py)
         with self._places:
             return self.app(environ, start_response)
 
@@ -206,7 +214,8 @@ UNGATED_PATHS = frozenset({"/api/v1/login"})
 
 def wsgi_app(server: Server) -> Callable:
     """The WSGI application `motcua serve` gives waitress."""
-    return RequestGate(server.app, server.config.server.request_concurrency, UNGATED_PATHS)
+    return RequestGate(server.app, server.config.server.request_concurrency, UNGATED_PATHS,
+                       give_way=server.service.device_first.give_way)
 
 
 def waitress_options(server: Server) -> dict:

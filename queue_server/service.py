@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from .config import Config
+from .device_first import DeviceFirst
 from .domain import dossiers as dossier_rules
 from .domain import tickets as ticket_rules
 from .domain.counters import Action, CounterState, apply_action
@@ -59,6 +60,10 @@ class QueueService:
         self._listeners_lock = threading.Lock()
         self._today: _Today | None = None
         self._today_lock = threading.Lock()
+        # Device messages waiting to be applied, which work that can wait gives way to
+        # (queue_server/device_first.py): the MQTT link counts them, the HTTP gate and the
+        # state publisher wait for them.
+        self.device_first = DeviceFirst()
 
     # --- plumbing -------------------------------------------------------------------------------
 

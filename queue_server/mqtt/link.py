@@ -169,6 +169,7 @@ class ServerLink:
         self._unsubscribe_service: Callable[[], None] | None = None
         self.client.manual_ack_set(True)
         self._inbox: queue.SimpleQueue[_Inbound] = queue.SimpleQueue()  # put and get in C: one of each per message
+        self._device_first = service.device_first  # what is in the inbox, which other work gives way to
         self._generation = 0
         self._ingest_stop = threading.Event()
         self._ingest_thread: threading.Thread | None = None
@@ -233,6 +234,7 @@ class ServerLink:
                 break
         if leftover:
             self._ingest(leftover)
+        self._device_first.settled(0)
 
     def _abandon_start(self) -> None:
         self._stop_ingest()
@@ -259,6 +261,7 @@ class ServerLink:
         self.client.disconnect()
         self.client.loop_stop()
         self._state = "disconnected"
+        self._device_first.settled(0)  # whatever came after the last batch is delivered again next time
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Until the worker has nothing left to publish (tests, orderly shutdown)."""
@@ -303,6 +306,7 @@ class ServerLink:
         # each one to the broker after the batch is committed (manual acks), so a crash
         # loses nothing and a redelivery is dropped by its msg_id.
         self._inbox.put(_Inbound(message.topic, bytes(message.payload), message.mid, message.qos, self._generation))
+        self._device_first.received()
 
     # --- inbound ----------------------------------------------------------------------------------
 
@@ -323,6 +327,7 @@ class ServerLink:
             pause = INGEST_RETRY_S
             while not self._ingest(batch) and not self._ingest_stop.wait(pause):
                 pause = min(pause * 2, INGEST_RETRY_MAX_S)
+            self._device_first.settled(self._inbox.qsize())
 
     def _ingest(self, batch: list[_Inbound]) -> bool:
         """Apply a batch in one transaction and acknowledge it; False (nothing acked) if it did
@@ -583,15 +588,21 @@ class ServerLink:
             self._publish(contract.topic_call(self.site), call)
         if self._state != "connected":
             return  # everything is published again on the next connect
+        # Each state message is read and published after the devices' messages waiting (a press,
+        # a ticket request): state is retained and follows within moments; presses come first.
+        give_way = self._device_first.give_way
         if pending.config:
             self._publish(contract.topic_config(self.site), self.config_state())
         for counter_id in sorted(pending.counters):
+            give_way()
             self._publish(contract.topic_counter_state(self.site, counter_id), self.counter_state(counter_id))
         for field_id in sorted(pending.fields):
+            give_way()
             self._publish(contract.topic_queue_state(self.site, field_id), self.queue_state(field_id))
         if pending.alerts:
             self._publish(contract.topic_alerts(self.site), self.alerts_state())
         if pending.today:
+            give_way()
             started = self._today_published_at = time.monotonic()
             self._publish(contract.topic_today(self.site), contract.TodayState.model_validate(self.service.stats_today()))
             self._today_cost_s = time.monotonic() - started

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from queue_server.device_first import DeviceFirst
 from queue_server.domain.counters import Action
 from queue_server.domain.timeutil import FixedClock
 from queue_server.mqtt import contract
@@ -139,6 +142,46 @@ def test_rating_counted_once_for_repeated_msg_id(app: Server, device) -> None:
     assert app.store.db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 1
     assert app.service.stats_today()["ratings"]["counted"] == 1
     assert app.store.reject_counts() == {}
+
+
+def test_a_press_waiting_for_the_database_makes_other_work_give_way_until_it_is_applied(app: Server, device) -> None:
+    """The link counts each device message in as paho hands it over and out once its batch is
+    applied; meanwhile the HTTP gate and the state publisher give way (queue_server/device_first.py)."""
+    client, inbox = device
+    ticket = finished_ticket(app, client, inbox)
+    device_first = app.service.device_first
+    assert device_first.waiting == 0
+    rating = {"msg_id": "term-1:1:9", "counter": "quay-1", "level": "satisfied",
+              "ticket": ticket["ticket_id"], "at": MONDAY_9AM.isoformat()}
+    gave_way = threading.Event()
+    with app.store.write():  # a clerk's write in progress: the ingest waits for it
+        publish(client, contract.topic_rating(SITE, "term-1"), rating)
+        deadline = time.monotonic() + WAIT_S
+        while device_first.waiting < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert device_first.waiting == 1
+        giving_way = threading.Thread(target=lambda: (device_first.give_way(), gave_way.set()), daemon=True)
+        giving_way.start()
+        assert not gave_way.wait(0.02)  # still waiting for the press (the bound is 50 ms)
+    latest(inbox, contract.topic_today(SITE), lambda t: t["ratings"]["counted"] == 1)
+    assert gave_way.wait(WAIT_S)
+    assert device_first.waiting == 0 and device_first.gave_way >= 1
+
+
+def test_the_state_publisher_gives_way_before_each_state_it_reads(app: Server, device, link: ServerLink,
+                                                                  monkeypatch) -> None:
+    client, inbox = device
+    asked: list[int] = []
+
+    class Recording(DeviceFirst):
+        def give_way(self) -> float:
+            asked.append(1)
+            return super().give_way()
+
+    monkeypatch.setattr(link, "_device_first", Recording())
+    app.service.counter_action("quay-2", Action.OPEN, clerk_id="tran-thi-binh")
+    latest(inbox, contract.topic_counter_state(SITE, "quay-2"), lambda state: bool(state.get("clerk")))
+    assert asked  # a counter's state was read after the devices' messages, not before
 
 
 def test_malformed_payloads_are_recorded_and_change_nothing(app: Server, device) -> None:

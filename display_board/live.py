@@ -311,6 +311,9 @@ class BoardHub:
                             self._today_dirty = True  # midnight: nothing changed, yet everything did
                 self._today_dirty = False
                 self._today_sent_at = self._monotonic()
+            # Presses and ticket requests waiting to be applied go first: these figures can wait
+            # a moment (queue_server/device_first.py), a press already goes out on its own.
+            self.service.device_first.give_way()
             try:
                 if self.service.today().isoformat() != self._day_shown:
                     state = snapshot(self.service)  # a new day: new queues, figures and calls

@@ -396,15 +396,12 @@ class QueueService:
                 self.store.save_counter_state(new_state, now)
             self._history(now, "rating_recorded", str(rating_id), rating, device_id)
             view = _rating_view(rating_id, rating)
-
-            def changes() -> list[Change]:
-                made = [Change("rating", view)]
-                if new_state != state:  # the counter leaves "rating" once its ticket is rated
-                    made.append(self._counter_change(counter_id, new_state)[1])
-                return made
-
-            # Inside the batch that holds the write lock: the counter's view is read after the commit.
-            self._notify(changes)
+            # The press goes to the boards as soon as it is committed; the counter's view (read
+            # after the commit, outside the write lock) follows in a change of its own, so that
+            # reading it never holds the press back.
+            self._notify([Change("rating", view)])
+            if new_state != state:  # the counter leaves "rating" once its ticket is rated
+                self._notify(lambda: [self._counter_change(counter_id, new_state)[1]])
         return view, True
 
     # --- devices --------------------------------------------------------------------------------

@@ -100,6 +100,20 @@ def test_a_batch_tells_listeners_after_its_commit_and_reads_each_line_once(servi
     assert (queues["dat-dai"]["waiting"], queues["ho-tich"]["waiting"], queues["ho-tich"]["priority_waiting"]) == (3, 1, 1)
 
 
+def test_a_press_is_heard_before_its_counter_view_is_read(service, clock, monkeypatch):
+    """The press goes to the boards as soon as it is committed; reading the counter's new view
+    (the tile leaves "rating") comes after, so it never holds the press back."""
+    service.issue_ticket("dat-dai")
+    serve_one(service, clock, "quay-1")
+    events = []
+    service.subscribe(lambda change: events.append(change.kind))
+    reading = service._counter_change
+    monkeypatch.setattr(service, "_counter_change",
+                        lambda *args, **kwargs: (events.append("counter view read"), reading(*args, **kwargs))[1])
+    service.record_rating("quay-1", "satisfied", msg_id="rt:1:8")
+    assert events[:3] == ["rating", "counter view read", "counter"]
+
+
 def test_a_clerk_action_outside_a_batch_is_heard_at_once_with_its_line(service):
     heard = []
     service.issue_ticket("dat-dai")

@@ -3,6 +3,7 @@ figures at most once a second with a trailing update, a heartbeat, one bounded q
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -363,3 +364,26 @@ def test_a_busy_board_waits_out_its_gap_before_it_looks_at_its_queue(service) ->
     finally:
         writes.close()
     assert hub.client_count == 0
+
+
+def test_todays_figures_for_the_boards_are_read_after_the_devices_messages_waiting(service, monkeypatch) -> None:
+    """The hub's figures thread gives way to presses and ticket requests waiting to be applied
+    (queue_server/device_first.py) before it reads today's figures."""
+    asked = threading.Event()
+    give_way = service.device_first.give_way
+    monkeypatch.setattr(service.device_first, "give_way", lambda: (asked.set(), give_way())[1])
+    hub = BoardHub(service, today_min_interval_s=0.0)
+    board = hub.attach()
+    try:
+        service.issue_ticket("dat-dai")
+        deadline = time.monotonic() + 10
+        sent: list[bytes] = []
+        while not any(b"event: today" in write for write in sent) and time.monotonic() < deadline:
+            try:
+                sent.append(board.take_ready(timeout=0.2)[0])
+            except queue.Empty:
+                pass
+        assert any(b"event: today" in write for write in sent)
+        assert asked.is_set()
+    finally:
+        hub.detach(board)

@@ -31,6 +31,10 @@ processes send their results back here once the arrivals are done:
     counter's retained state in, presses through the durable outbox at QoS 1, naming the
     ticket). When its counter asks for a rating, the "citizen" presses after a short pause
     (12 % walk away, 4 % press twice: the second press must be stored flagged, never counted).
+    They run in --terminal-processes processes of their own (default 1; 0 keeps them here), as
+    a terminal is a device of its own: among the clerks' thirty threads a press waited for
+    Python's lock before it was even sent. Each citizen's decision goes back to the clerk
+    waiting here over the process's pipe.
   - B lobby boards: HTTP clients on GET /board/stream parsing the server-sent events as the
     board page does, in --board-processes processes of their own (default 1; 0 keeps them
     here), as a board is a TV of its own. No Chromium here: on 2 cores a browser's rendering
@@ -50,7 +54,7 @@ Measured:
     it). Also reported: press → the board's `counter` event for that counter (the tile leaves
     "rating"), which shows how much of the press → board time is the boards' figures' pace;
   - the server process's CPU seconds (utime + stime, /proc/PID/stat) and peak resident memory
-    (VmHWM, /proc/PID/status), Mosquitto's CPU, this process's and each kiosk process's CPU
+    (VmHWM, /proc/PID/status), Mosquitto's CPU, this process's and each worker process's CPU
     (and their sum, `clients_all_processes`), sampled RSS over time.
 
 Checked at the end: the server stopped, the SQLite file is opened and every figure of the
@@ -65,7 +69,7 @@ Prints one JSON object; exit status 1 when a check failed (targets are reported,
     .venv/bin/python bench/full_day.py                       # the long form: 20,000 tickets, ~9 minutes
     .venv/bin/python bench/full_day.py --tickets 3000 --day-s 90   # the same crowd, a shorter day
     .venv/bin/python bench/full_day.py --short                # CI scale (tests/load/test_full_day_short.py)
-    .venv/bin/python bench/full_day.py --kiosk-processes 0 --board-processes 0  # every client in this one process, as before
+    .venv/bin/python bench/full_day.py --kiosk-processes 0 --board-processes 0 --terminal-processes 0  # every client in this one process
 
 Targets: press → board p99 <= 100 ms under this load; server peak memory <= 150 MB.
 """
@@ -159,6 +163,9 @@ class Scale:
     # its own: read among this process's hundred threads, an event's arrival was stamped when
     # the reader got Python's lock, after the clerks', the terminals' and the other boards' turns.
     board_processes: int = 1
+    # Processes the rating terminals run in (0: threads of this process). A terminal is a device
+    # of its own too: among the thirty clerks' threads, a press waited for Python's lock.
+    terminal_processes: int = 1
 
     def budget_s(self) -> float:
         """The whole run gives up (and says so) past this: a server far too slow must not hang CI.
@@ -514,9 +521,9 @@ class KioskProcesses(WorkerProcesses):
 
     kind = "kiosk"
 
-    def __init__(self, count: int, scale: Scale, site: str, host: str, port: int, devices: list[str]) -> None:
+    def __init__(self, count: int, abort, scale: Scale, site: str, host: str, port: int, devices: list[str]) -> None:
         context = multiprocessing.get_context("spawn")
-        self.abort = context.Event()
+        self.abort = abort
         self.issued = context.Value("l", 0)
         self.devices = devices
         self.groups = [devices[i::count] for i in range(count)]  # kiosk i in process i % count
@@ -580,11 +587,11 @@ class Press:
 class Terminal:
     """A rating terminal (the real controller) with a citizen in front of it."""
 
-    def __init__(self, server: RunningServer, counter: str, outbox_dir: Path, handover: Handover,
+    def __init__(self, site: str, host: str, port: int, counter: str, outbox_dir: Path, handover: Handover,
                  rng: random.Random, pause_s: float) -> None:
         settings = load_rating_settings(
-            None, device=f"rating-{counter}", site=server.site, counter=counter,
-            mqtt={"host": server.broker.host, "port": server.broker.port},
+            None, device=f"rating-{counter}", site=site, counter=counter,
+            mqtt={"host": host, "port": port},
             outbox=str(outbox_dir / f"rating-{counter}.outbox.sqlite3"),
         )
         self.counter = counter
@@ -652,6 +659,126 @@ class Terminal:
 
     def close(self) -> None:
         self.terminal.stop()
+
+
+class RemoteHandover:
+    """A terminal process's side of its counters' handovers: a decision goes to the main process,
+    where the clerk waits (TerminalProcesses)."""
+
+    def __init__(self, connection, counter: str, lock: threading.Lock) -> None:
+        self.connection, self.counter, self._lock = connection, counter, lock
+
+    def decide(self, ticket_id: str) -> None:
+        with self._lock:  # the process's terminals share one pipe
+            self.connection.send(("decided", self.counter, ticket_id))
+
+
+@dataclass
+class TerminalResult:
+    counter: str
+    presses: list[Press]
+    skipped: int
+
+
+def terminal_process(connection, abort, scale: dict, site: str, host: str, port: int, outbox_dir: str,
+                     counters: list[str], seeds: list[float], pause_s: float) -> None:
+    """A process running some of the rating terminals (the real controller each, a thread each
+    for its citizen), driven over `connection`: → ("ready",) once each has its counter's state;
+    ← ("start", started, deadline); → ("decided", counter, ticket) as each citizen rates or walks
+    away (the clerk waits for it); ← ("done",) once every counter is done; → ("finished",
+    results, every outbox empty); ← ("close",). A press is stamped with time.perf_counter, the
+    machine's monotonic clock, the same in every process. → ("failed", text) on an error."""
+    terminals: list[Terminal | TerminalResult] = []
+    try:
+        run = Run(Scale(**scale))
+        run.abort = abort
+        lock = threading.Lock()
+        terminals += [Terminal(site, host, port, counter, Path(outbox_dir), RemoteHandover(connection, counter, lock),
+                               random.Random(seed), pause_s) for counter, seed in zip(counters, seeds)]
+        for terminal in terminals:
+            terminal.wait_ready()
+        connection.send(("ready",))
+        message = connection.recv()
+        if message[0] != "start":
+            return
+        _, run.started, run.deadline = message
+        done = threading.Event()
+        threads = [threading.Thread(target=_guarded, args=(run, f"terminal-{t.counter}", t.work, run, done),
+                                    name=f"terminal-{t.counter}", daemon=True) for t in terminals]
+        for thread in threads:
+            thread.start()
+        connection.recv()  # ("done",): every clerk has finished
+        done.set()
+        for thread in threads:
+            thread.join()
+        outboxes_empty = all(terminal.wait_sent(SETTLE_S) for terminal in terminals)
+        results = [asdict(TerminalResult(t.counter, t.presses, t.skipped)) for t in terminals]
+        with lock:
+            connection.send(("finished", results, outboxes_empty, run.errors))
+        connection.recv()  # ("close",)
+    except (EOFError, OSError):
+        pass  # the main process went away: nothing to report to
+    except Exception as exc:
+        abort.set()
+        _tell_failed(connection, exc)
+    finally:
+        for terminal in terminals:
+            terminal.close()
+
+
+class TerminalProcesses(WorkerProcesses):
+    """The rating terminals spread over processes (terminal_process). A terminal is a device of its
+    own: among this process's clerks, a press waited for Python's lock behind their requests
+    before it was written and sent."""
+
+    kind = "terminal"
+
+    def __init__(self, count: int, abort, scale: Scale, site: str, host: str, port: int, outbox_dir: Path,
+                 counters: list[str], seeds: list[float], pause_s: float) -> None:
+        self.groups = [counters[n::count] for n in range(count)]
+        super().__init__(terminal_process, [
+            (abort, asdict(scale), site, host, port, str(outbox_dir), group, seeds[n::count], pause_s)
+            for n, group in enumerate(self.groups)])
+        self.results: list[TerminalResult] = []
+        self.outboxes_empty = True
+        self.errors: list[str] = []
+        self._readers: list[threading.Thread] = []
+
+    def start(self, started: float, deadline: float, handovers: dict[str, Handover]) -> None:
+        for n, connection in enumerate(self.connections):
+            connection.send(("start", started, deadline))
+            reader = threading.Thread(target=self._read, args=(n, handovers), name=f"terminals-{n + 1}", daemon=True)
+            reader.start()
+            self._readers.append(reader)
+
+    def _read(self, n: int, handovers: dict[str, Handover]) -> None:
+        """One process's messages until its results: each decision reaches its clerk."""
+        while True:
+            message = self._receive(n, None)
+            if message[0] == "decided":
+                handovers[message[1]].decide(message[2])
+            elif message[0] == "finished":
+                self.results += [TerminalResult(r["counter"], [Press(**p) for p in r["presses"]], r["skipped"])
+                                 for r in message[1]]
+                self.outboxes_empty &= message[2]
+                self.errors += message[3]
+                return
+
+    def finish(self, timeout: float) -> bool:
+        """Every clerk is done: the terminals stop and report (False: a process did not, in time)."""
+        for connection in self.connections:
+            connection.send(("done",))
+        for reader in self._readers:
+            reader.join(timeout)
+        return not any(reader.is_alive() for reader in self._readers)
+
+    def close(self) -> None:
+        for connection in self.connections:
+            try:
+                connection.send(("close",))
+            except OSError:
+                pass
+        super().close()
 
 
 @dataclass
@@ -1110,7 +1237,7 @@ def run(scale: Scale, *, log=None) -> dict[str, Any]:
     rng = random.Random(scale.seed)
     server = RunningServer("full-day")
     kiosks: list[Kiosk | KioskResult] = []
-    terminals: list[Terminal] = []
+    terminals: list[Terminal | TerminalResult] = []
     clerks: list[Clerk] = []
     boards: list[Board] = []
     threads: dict[str, list[threading.Thread]] = {"kiosks": [], "clerks": [], "terminals": []}
@@ -1132,7 +1259,7 @@ def run(scale: Scale, *, log=None) -> dict[str, Any]:
 
 
 def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: Run, report: dict,
-            kiosks: list[Kiosk | KioskResult], terminals: list[Terminal], clerks: list[Clerk], boards: list[Board],
+            kiosks: list[Kiosk | KioskResult], terminals: list[Terminal | TerminalResult], clerks: list[Clerk], boards: list[Board],
             threads: dict[str, list[threading.Thread]], say) -> None:
     """Start everything, run the day, collect what the server says at the end; always stops the
     clients and the server (the lists are filled in place so the caller can analyse them; with
@@ -1140,6 +1267,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
     monitor: Monitor | None = None
     kiosk_processes: KioskProcesses | None = None
     board_processes: BoardProcesses | None = None
+    terminal_processes: TerminalProcesses | None = None
     local_kiosks: list[Kiosk] = []
     try:
         config = configure_site(server, scale)
@@ -1154,11 +1282,12 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         mean_service_s = SERVICE_SHARE * cycle_s
         say(f"server up (pid {server_pid}); {scale.counters} counters, {cycle_s:.3f} s per citizen at a counter")
         kiosk_devices = [f"kiosk-{n:02d}" for n in range(1, scale.kiosks + 1)]
+        if scale.kiosk_processes > 0 or scale.terminal_processes > 0:
+            run_state.abort = multiprocessing.get_context("spawn").Event()  # one abort, every process's
         if scale.kiosk_processes > 0 and kiosk_devices:
-            # Started first: the abort event is theirs, and their interpreters start meanwhile.
-            kiosk_processes = KioskProcesses(min(scale.kiosk_processes, scale.kiosks), scale, server.site,
-                                             server.broker.host, server.broker.port, kiosk_devices)
-            run_state.abort = kiosk_processes.abort
+            # Started first: their interpreters start meanwhile.
+            kiosk_processes = KioskProcesses(min(scale.kiosk_processes, scale.kiosks), run_state.abort, scale,
+                                             server.site, server.broker.host, server.broker.port, kiosk_devices)
 
         board_names = [f"board-{n:02d}" for n in range(1, scale.boards + 1)]
         if scale.board_processes > 0 and board_names:
@@ -1171,10 +1300,17 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         handovers = {counter: Handover() for counter in counters}
         outbox_dir = server.dir / "terminals"
         outbox_dir.mkdir()
-        terminals += [Terminal(server, counter, outbox_dir, handovers[counter], random.Random(rng.random()),
-                               cycle_s) for counter in counters]
-        for terminal in terminals:
-            terminal.wait_ready()
+        seeds = [rng.random() for _ in counters]
+        host, port = server.broker.host, server.broker.port
+        if scale.terminal_processes > 0 and counters:
+            terminal_processes = TerminalProcesses(min(scale.terminal_processes, len(counters)), run_state.abort, scale,
+                                                   server.site, host, port, outbox_dir, counters, seeds, cycle_s)
+            terminal_processes.wait_ready()
+        else:
+            terminals += [Terminal(server.site, host, port, counter, outbox_dir, handovers[counter],
+                                   random.Random(seed), cycle_s) for counter, seed in zip(counters, seeds)]
+            for terminal in terminals:
+                terminal.wait_ready()
         if kiosk_processes is not None:
             kiosk_processes.wait_ready()
         else:
@@ -1185,7 +1321,7 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
                         mean_service_s) for i, counter in enumerate(counters)]
         schedule = arrivals(scale, config, rng)
         where = f" in {len(kiosk_processes.processes)} processes" if kiosk_processes else ""
-        say(f"{scale.boards} boards, {len(terminals)} terminals, {len(kiosk_devices)} kiosks{where}, "
+        say(f"{scale.boards} boards, {len(counters)} terminals, {len(kiosk_devices)} kiosks{where}, "
             f"{len(clerks)} clerks connected")
 
         first_day = server_day(config)
@@ -1194,7 +1330,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
         broker_pid = server.broker.pid
         broker_cpu_before = proc_cpu_s(broker_pid) if broker_pid else None
         own_before = resource.getrusage(resource.RUSAGE_SELF)
-        worker_pids = (kiosk_processes.pids() if kiosk_processes else []) + (board_processes.pids() if board_processes else [])
+        worker_pids = ((kiosk_processes.pids() if kiosk_processes else []) + (board_processes.pids() if board_processes else [])
+                       + (terminal_processes.pids() if terminal_processes else []))
         workers_before = [proc_cpu_s(pid) for pid in worker_pids]
         run_state.started = time.perf_counter()
         run_state.deadline = run_state.started + scale.budget_s()
@@ -1213,6 +1350,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             return thread
 
         threads["terminals"] = [guarded(f"terminal-{t.counter}", t.work, run_state, terminals_done) for t in terminals]
+        if terminal_processes is not None:
+            terminal_processes.start(run_state.started, run_state.deadline, handovers)
         threads["clerks"] = [guarded(f"clerk-{c.counter}", c.work, run_state) for c in clerks]
         if kiosk_processes is not None:
             kiosk_processes.start(run_state.started, run_state.deadline, schedule)
@@ -1244,6 +1383,14 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             thread.join()
         say(f"every counter done after {served_s:.1f} s")
         outboxes_empty = all(terminal.wait_sent(SETTLE_S) for terminal in terminals)
+        if terminal_processes is not None:
+            reported = terminal_processes.finish(SETTLE_S + WAIT_S)
+            terminals += terminal_processes.results
+            for error in terminal_processes.errors:
+                run_state.error(error)
+            if not reported:
+                run_state.error("a terminal process did not report its presses")
+            outboxes_empty = outboxes_empty and reported and terminal_processes.outboxes_empty
 
         today_now = requests.get(f"{base_url}/api/v1/stats/today", timeout=WAIT_S).json()
         final = (today_now["day"], today_now["ratings"]["counted"], today_now["tickets"]["issued"])
@@ -1275,7 +1422,8 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             "server": "python -m queue_server.cli serve --config site.toml (child process), external Mosquitto",
             "clients": "one process, threads: paho per kiosk and terminal, requests per clerk, http.client per board"
             + (f"; the kiosks in {len(kiosk_processes.processes)} worker processes" if kiosk_processes else "")
-            + (f"; the boards in {len(board_processes.processes)} processes" if board_processes else ""),
+            + (f"; the boards in {len(board_processes.processes)} processes" if board_processes else "")
+            + (f"; the terminals in {len(terminal_processes.processes)} processes" if terminal_processes else ""),
             "day": [first_day.isoformat(), last_day.isoformat()],
         }
         report["timeline_s"] = {"arrivals": round(arrivals_s, 1), "all_served": round(served_s, 1),
@@ -1298,10 +1446,13 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             worker_cpu = [round(after - before, 2) if after is not None and before is not None else None
                           for before, after in zip(workers_before, workers_after)]
             kiosk_count = len(kiosk_processes.processes) if kiosk_processes else 0
+            board_count = len(board_processes.processes) if board_processes else 0
             if kiosk_processes is not None:
                 report["other_processes_cpu_s"]["kiosk_processes"] = worker_cpu[:kiosk_count]
             if board_processes is not None:
-                report["other_processes_cpu_s"]["board_processes"] = worker_cpu[kiosk_count:]
+                report["other_processes_cpu_s"]["board_processes"] = worker_cpu[kiosk_count:kiosk_count + board_count]
+            if terminal_processes is not None:
+                report["other_processes_cpu_s"]["terminal_processes"] = worker_cpu[kiosk_count + board_count:]
             report["other_processes_cpu_s"]["clients_all_processes"] = round(
                 report["other_processes_cpu_s"]["clients_this_process"] + sum(c or 0.0 for c in worker_cpu), 2)
         report["_final"] = {"stats_daily": stats_daily, "boards_final": boards_final, "outboxes_empty": outboxes_empty,
@@ -1325,8 +1476,11 @@ def run_day(scale: Scale, rng: random.Random, server: RunningServer, run_state: 
             kiosk.close()
         if kiosk_processes is not None:
             kiosk_processes.close()
+        if terminal_processes is not None:
+            terminal_processes.close()
         for terminal in terminals:
-            terminal.close()
+            if isinstance(terminal, Terminal):
+                terminal.close()
         for clerk in clerks:
             clerk.close()
         server.stop()  # SIGTERM: the server finishes what it has and leaves
@@ -1372,7 +1526,7 @@ def wait_for_boards(boards: list[Board], final: tuple[str, int, int]) -> bool:
 
 
 def analyse(report: dict, server: RunningServer, scale: Scale, kiosks: list[Kiosk], clerks: list[Clerk],
-            terminals: list[Terminal], boards: list[Board], run_state: Run) -> None:
+            terminals: list[Terminal | TerminalResult], boards: list[Board], run_state: Run) -> None:
     final = report.pop("_final")
     first_day, last_day = final["first_day"], final["last_day"]
     presses = [press for terminal in terminals for press in terminal.presses]
@@ -1502,6 +1656,8 @@ def main() -> int:
                         f"of this process (default {LONG.board_processes})")
     parser.add_argument("--kiosk-processes", type=int, help="worker processes for the kiosks, 0 = threads "
                         f"of this process (default {LONG.kiosk_processes})")
+    parser.add_argument("--terminal-processes", type=int, help="processes for the rating terminals, 0 = threads "
+                        f"of this process (default {LONG.terminal_processes})")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on standard error")
     args = parser.parse_args()
     base = SHORT if args.short else LONG

@@ -387,3 +387,47 @@ def test_todays_figures_for_the_boards_are_read_after_the_devices_messages_waiti
         assert asked.is_set()
     finally:
         hub.detach(board)
+
+
+def test_a_press_ends_a_boards_write_gap_and_goes_out_with_what_is_queued(service) -> None:
+    """Other events wait out the gap; a press (an urgent event) does not: the citizen who pressed
+    is watching the board. A real thread and a gap of a minute, so that only the press can end it."""
+    hub = BoardHub(service)
+    writes = live.stream(hub, heartbeat_s=120, retry_ms=300, write_gap_s=60.0)
+    got: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    try:
+        assert b"snapshot" in next(writes)
+        hub.broadcast("queue", {"n": 1})
+        assert numbers(next(writes)) == [1]  # the first after a quiet spell: at once
+        reader = threading.Thread(target=lambda: got.put(next(writes)), daemon=True)
+        reader.start()  # now inside the minute's gap
+        hub.broadcast("queue", {"n": 2})
+        with pytest.raises(queue.Empty):
+            got.get(timeout=0.3)  # an ordinary event waits out the gap
+        hub.broadcast("ratings", {"n": 3}, urgent=True)
+        together = got.get(timeout=10)
+        assert numbers(together) == [2, 3]
+        reader.join(5)
+    finally:
+        hub.close_all()
+        writes.close()
+
+
+def test_the_hub_sends_a_press_as_an_urgent_event(service, clock) -> None:
+    service.issue_ticket("dat-dai")
+    service.counter_action("quay-1", Action.NEXT, clerk_id="nguyen-van-an")
+    service.counter_action("quay-1", Action.FINISH)
+    hub = BoardHub(service, today_min_interval_s=3600)
+    board = hub.attach()
+    try:
+        hub._ratings_sent = today_payload(service)["ratings"]  # figures already sent: a press adds to them
+        assert not board.urgent.is_set()
+        service.record_rating("quay-1", "satisfied", msg_id="rt:urgent:1")
+        assert board.urgent.is_set()
+        assert b"event: ratings" in board.take_ready(timeout=5)[0]
+        hub.broadcast("queue", {"n": 1})
+        board.urgent.clear()
+        hub.broadcast("queue", {"n": 2})
+        assert not board.urgent.is_set()  # other events are not urgent
+    finally:
+        hub.detach(board)

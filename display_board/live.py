@@ -40,8 +40,7 @@ CLIENT_QUEUE_BYTES = 1 << 20  # a board this far behind (besides what its connec
 # busy centre's stream; a board whose events come faster for long falls behind and is dropped.
 WRITE_BYTES = 128 * 1024
 # At most one write per board this often: the first event after a quiet spell goes out at once,
-# events that follow within the gap go out together at its end, unless a press comes (an urgent
-# event): it ends the gap, and goes out with what is queued. Each write wakes the HTTP
+# events that follow within the gap go out together at its end. Each write wakes the HTTP
 # server's loop, which looks at every connection; under a busy day's stream of events, one
 # write per event for each of ten boards was a seventh of the server's time.
 WRITE_GAP_S = 0.02
@@ -148,21 +147,16 @@ class BoardClient:
     events: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
     dropped: bool = False
     queued_bytes: int = 0
-    # Set by an urgent event (a press): the board's thread stops waiting out its write gap.
-    urgent: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def offer(self, event: bytes, *, urgent: bool = False) -> bool:
-        """Queue an event; False when the board is (now or already) dropped. An `urgent` one
-        goes out without waiting for the rest of the board's write gap."""
+    def offer(self, event: bytes) -> bool:
+        """Queue an event; False when the board is (now or already) dropped."""
         with self._lock:
             if self.dropped:
                 return False
             if self.events.qsize() < CLIENT_QUEUE_SIZE and self.queued_bytes + len(event) <= CLIENT_QUEUE_BYTES:
                 self.events.put_nowait(event)
                 self.queued_bytes += len(event)
-                if urgent:
-                    self.urgent.set()
                 return True
         log.warning("a board fell %d events or %d KiB behind; its stream is ended so it reconnects",
                     CLIENT_QUEUE_SIZE, CLIENT_QUEUE_BYTES // 1024)
@@ -267,12 +261,12 @@ class BoardHub:
 
     # --- changes in, events out -------------------------------------------------------------
 
-    def broadcast(self, event: str, data: object, *, urgent: bool = False) -> None:
+    def broadcast(self, event: str, data: object) -> None:
         encoded = format_event(event, data)
         with self._cond:
             clients = list(self._clients)
         for client in clients:
-            client.offer(encoded, urgent=urgent)
+            client.offer(encoded)
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "counter":
@@ -298,9 +292,7 @@ class BoardHub:
             )
             self._ratings_through = rating["id"]
             # Under the lock, so two presses reach every board in the order they were added.
-            # Urgent: a press is what a citizen watches the board for, right after pressing
-            # (issue #9: press → board p99 ≤ 100 ms); it does not wait out a board's write gap.
-            self.broadcast("ratings", {"ratings": self._ratings_sent, "through": self._ratings_through}, urgent=True)
+            self.broadcast("ratings", {"ratings": self._ratings_sent, "through": self._ratings_through})
 
     def _today_loop(self) -> None:
         while True:
@@ -345,8 +337,7 @@ class BoardHub:
 
 
 def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int, write_gap_s: float = WRITE_GAP_S,
-           monotonic: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], object] | None = None) -> Iterator[bytes]:
+           monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Iterator[bytes]:
     """A board's event stream: snapshot first, then changes, with a comment as heartbeat.
 
     The board is attached before the snapshot is built, so no change falls between the two
@@ -354,8 +345,6 @@ def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int, write_gap_s: flo
     carry an id the board de-duplicates). `finally` detaches it when the connection ends.
     """
     client = hub.attach()
-    # The gap is slept on the board's `urgent` event: a press ends it early (tests pass a fake).
-    sleep = sleep or client.urgent.wait
     try:
         yield f"retry: {retry_ms}\n".encode() + format_event("snapshot", snapshot(hub.service))
         written_at = -math.inf
@@ -365,8 +354,7 @@ def stream(hub: BoardHub, *, heartbeat_s: float, retry_ms: int, write_gap_s: flo
             # write instead of twice (once for the event, once more for the end of the gap).
             early_s = written_at + write_gap_s - monotonic()
             if early_s > 0:
-                sleep(early_s)  # what comes meanwhile goes out in one write (a press at once)
-            client.urgent.clear()  # what it announced is queued: this take sends it
+                sleep(early_s)  # what comes meanwhile goes out in one write
             try:
                 events, ended = client.take_ready(timeout=heartbeat_s)
             except queue.Empty:

@@ -93,6 +93,8 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -428,7 +430,7 @@ def kiosk_process(connection, abort, issued, scale: dict, site: str, host: str, 
     and each kiosk's citizens; → ("done", results, errors) when they are served; ← ("close",).
     `abort` is the run's abort event, shared with the main process; → ("failed", text) on an error."""
     kiosks: list[Kiosk] = []
-    try:
+    with _worker_session(connection, abort, kiosks):
         run = Run(Scale(**scale))
         run.abort = abort
         kiosks += [Kiosk(site, host, port, device, issued) for device in devices]
@@ -447,14 +449,23 @@ def kiosk_process(connection, abort, issued, scale: dict, site: str, host: str, 
             thread.join()
         connection.send(("done", [asdict(kiosk.result()) for kiosk in kiosks], run.errors))
         connection.recv()  # ("close",): the kiosks stay connected until the day is analysed, as in-process ones do
+
+
+@contextmanager
+def _worker_session(connection, abort, devices: list) -> Iterator[None]:
+    """The body of a kiosk or terminal process: an error stops the day (`abort`) and is told to
+    the main process; the main process gone is nothing to report to; the devices (filled in
+    meanwhile) are closed either way."""
+    try:
+        yield
     except (EOFError, OSError):
         pass  # the main process went away: nothing to report to
     except Exception as exc:
         abort.set()
         _tell_failed(connection, exc)
     finally:
-        for kiosk in kiosks:
-            kiosk.close()
+        for device in devices:
+            device.close()
 
 
 def _tell_failed(connection, exc: Exception) -> None:
@@ -688,8 +699,8 @@ def terminal_process(connection, abort, scale: dict, site: str, host: str, port:
     away (the clerk waits for it); ← ("done",) once every counter is done; → ("finished",
     results, every outbox empty); ← ("close",). A press is stamped with time.perf_counter, the
     machine's monotonic clock, the same in every process. → ("failed", text) on an error."""
-    terminals: list[Terminal | TerminalResult] = []
-    try:
+    terminals: list[Terminal] = []
+    with _worker_session(connection, abort, terminals):
         run = Run(Scale(**scale))
         run.abort = abort
         lock = threading.Lock()
@@ -716,14 +727,6 @@ def terminal_process(connection, abort, scale: dict, site: str, host: str, port:
         with lock:
             connection.send(("finished", results, outboxes_empty, run.errors))
         connection.recv()  # ("close",)
-    except (EOFError, OSError):
-        pass  # the main process went away: nothing to report to
-    except Exception as exc:
-        abort.set()
-        _tell_failed(connection, exc)
-    finally:
-        for terminal in terminals:
-            terminal.close()
 
 
 class TerminalProcesses(WorkerProcesses):
